@@ -1,0 +1,1 @@
+"""Altaviz: predictive maintenance for natural-gas compressor fleets."""

@@ -1,0 +1,118 @@
+"""`altaviz bench`: time each stage on a fresh temporary lakehouse and report medians, throughput and memory."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+#: Seconds allowed per full fleet-day (4,700 units x 288 readings); scaled up for larger runs.
+LIMITS_PER_FLEET_DAY: dict[str, float] = {"simulate": 5.0, "bronze": 30.0}
+FLEET_DAY_UNITS = 4700
+BENCH_START = date(2026, 1, 5)
+
+
+class _PeakMemory:
+    """Peak resident memory (VmHWM) of this process and the Spark JVM, resettable between stages."""
+
+    def __init__(self, jvm_pid: int | None) -> None:
+        self.pids = {"python": os.getpid(), "jvm": jvm_pid}
+
+    def reset(self) -> None:
+        for pid in self.pids.values():
+            if pid is None:
+                continue
+            try:  # "5" resets the peak RSS counter (Linux); elsewhere peaks are cumulative
+                with open(f"/proc/{pid}/clear_refs", "w") as handle:
+                    handle.write("5")
+            except OSError:
+                pass
+
+    def read_mb(self) -> dict[str, float]:
+        peaks = {}
+        for name, pid in self.pids.items():
+            peaks[name] = 0.0
+            if pid is None:
+                continue
+            try:
+                with open(f"/proc/{pid}/status") as handle:
+                    for line in handle:
+                        if line.startswith("VmHWM:"):
+                            peaks[name] = int(line.split()[1]) / 1024
+            except OSError:
+                pass
+        return peaks
+
+
+def _jvm_pid(spark: Any) -> int | None:
+    proc = getattr(getattr(spark.sparkContext, "_gateway", None), "proc", None)
+    return getattr(proc, "pid", None)
+
+
+def _summary(stage: str, rows: int, seconds: list[float], peaks: list[dict[str, float]], units: int) -> dict[str, Any]:
+    median = statistics.median(seconds)
+    base = LIMITS_PER_FLEET_DAY.get(stage)
+    limit = None if base is None else round(base * max(1.0, units / FLEET_DAY_UNITS), 2)
+    return {
+        "stage": stage,
+        "rows": rows,
+        "seconds": [round(s, 3) for s in seconds],
+        "seconds_median": round(median, 3),
+        "rows_per_second": round(rows / median, 1) if median > 0 else None,
+        "limit_seconds": limit,
+        "within_limit": None if limit is None else median <= limit,
+        "peak_python_mb": round(max(p["python"] for p in peaks), 1),
+        "peak_jvm_mb": round(max(p["jvm"] for p in peaks), 1),
+    }
+
+
+def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
+              progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+    """Simulate and ingest `repeat` times into fresh temporary lakehouses; return per-stage medians.
+
+    Stages timed: `simulate` (generate and land Parquet), `bronze` (first ingest of those files) and
+    `bronze_rerun` (the same landing zone again: what an idempotent re-run costs).
+    """
+    from altaviz.lakehouse.paths import LocalLakehousePaths
+    from altaviz.runtime.context import RunContext
+    from altaviz.runtime.spark import get_spark
+    from altaviz.simulator import simulate
+    from altaviz.stages import bronze
+
+    started = time.perf_counter()
+    spark = get_spark("altaviz-bench")
+    spark_startup = time.perf_counter() - started
+    memory = _PeakMemory(_jvm_pid(spark))
+    timings: dict[str, list[float]] = {"simulate": [], "bronze": [], "bronze_rerun": []}
+    peaks: dict[str, list[dict[str, float]]] = {k: [] for k in timings}
+    rows: dict[str, int] = {}
+
+    def timed(stage: str, action: Callable[[], int]) -> None:
+        memory.reset()
+        t0 = time.perf_counter()
+        rows[stage] = action()
+        timings[stage].append(time.perf_counter() - t0)
+        peaks[stage].append(memory.read_mb())
+        progress(f"bench: {stage} run {len(timings[stage])}/{repeat}: {timings[stage][-1]:.2f}s")
+
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="altaviz-bench-") as root:
+            paths = LocalLakehousePaths(root)
+            timed("simulate", lambda: simulate(paths, compressors=compressors, days=days,
+                                               start=BENCH_START, seed=seed).readings)
+            ctx = RunContext.create(spark, paths)
+            timed("bronze", lambda: bronze.run(ctx).rows_in)
+            timed("bronze_rerun", lambda: bronze.run(ctx).rows_out)
+    units = compressors * days
+    return {
+        "compressors": compressors,
+        "days": days,
+        "repeat": repeat,
+        "cores": os.cpu_count(),
+        "spark_startup_seconds": round(spark_startup, 3),
+        "stages": [_summary(stage, rows[stage], timings[stage], peaks[stage], units) for stage in timings],
+    }

@@ -1,0 +1,251 @@
+"""The `altaviz` command: simulate, ingest, run, sql and bench against a local lakehouse."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from altaviz.errors import AltavizError, UsageError
+
+app = typer.Typer(
+    name="altaviz",
+    help="Predictive maintenance for compressor fleets: simulate telemetry, run the medallion locally, query it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+RootOption = Annotated[str | None, typer.Option(
+    "--lakehouse-root", help="Local lakehouse folder (default: $ALTAVIZ_LAKEHOUSE_ROOT, else ./.lakehouse).",
+    show_default=False)]
+
+
+def _paths(root: str | None):
+    from altaviz.lakehouse.paths import resolve_paths
+
+    return resolve_paths(root)
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {message}", highlight=False)
+
+
+def _context(root: str | None):
+    from altaviz.runtime.context import RunContext
+    from altaviz.runtime.spark import get_spark
+
+    _progress("starting Spark")
+    return RunContext.create(get_spark(), _paths(root), progress=_progress)
+
+
+def _positive(name: str, value: int) -> int:
+    if value < 1:
+        raise UsageError(f"{name} must be a positive integer (got {value})")
+    return value
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"--start must be a date like 2026-11-20 (got {value!r})") from exc
+
+
+def _print_report(result) -> None:  # noqa: ANN001 - StageResult
+    d = result.details
+    out.print(f"{result.stage}: {d['files_landed']} file(s) landed, {d['files_skipped']} already landed, "
+              f"{len(d['files_rejected'])} set aside; {d['rows_read']:,} reading(s) read, "
+              f"{d['rows_landed']:,} new, {d['rows_duplicate']:,} already present or repeated "
+              f"({result.seconds:.1f}s)", highlight=False)
+    for rejected in d["files_rejected"]:
+        where = f" -> {rejected['set_aside_to']}" if rejected["set_aside_to"] else ""
+        out.print(f"  set aside: {rejected['file']}: {rejected['reason']}{where}", highlight=False)
+    for file, extra in d["extra_columns"].items():
+        out.print(f"  ignored extra column(s) in {file}: {', '.join(extra)}", highlight=False)
+
+
+@app.command()
+def simulate(
+    compressors: Annotated[int, typer.Option(help="Fleet size (1 to 4,700+).")] = 200,
+    days: Annotated[int, typer.Option(help="Days of telemetry to generate.")] = 1,
+    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD, UTC); default: today minus --days.",
+                                              show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same fleet and readings.")] = 42,
+    lakehouse_root: RootOption = None,
+) -> None:
+    """Generate fleet telemetry into lh_bronze_raw Files/landing, plus reference data and failure labels."""
+    from altaviz.simulator import simulate as run_simulation
+
+    _positive("--compressors", compressors)
+    _positive("--days", days)
+    report = run_simulation(_paths(lakehouse_root), compressors=compressors, days=days,
+                            start=_parse_date(start), seed=seed,
+                            progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
+    out.print(f"simulated {report.compressors:,} compressor(s) x {report.days} day(s) from {report.start}: "
+              f"{report.readings:,} reading(s) in {len(report.files)} file(s), "
+              f"{report.failing_units} failing unit(s), {report.label_rows} failure label(s) "
+              f"({report.seconds:.1f}s)", highlight=False)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Telemetry files or folders (.parquet, .csv, .json/.jsonl).",
+                                               show_default=False)],
+    strict: Annotated[bool, typer.Option(help="Exit with status 1 when any file is set aside.")] = False,
+    lakehouse_root: RootOption = None,
+) -> None:
+    """Bring your own telemetry files into lh_bronze_raw.telemetry_raw (same contract as the landing zone)."""
+    from altaviz.stages import bronze
+
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"no such file or directory: {missing[0]}")
+    result = bronze.run(_context(lakehouse_root), sources=paths)
+    _print_report(result)
+    if strict and result.details["files_rejected"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(lakehouse_root: RootOption = None) -> None:
+    """The main job: simulate a demo fleet if nothing has landed, then run every stage and summarise."""
+    from altaviz.simulator import simulate as run_simulation
+    from altaviz.stages import bronze
+
+    ctx = _context(lakehouse_root)
+    landing = ctx.paths.files_path("lh_bronze_raw", ctx.settings.bronze.landing_dir)
+    results = []
+    if not ctx.files.list_files(landing) and not ctx.lakehouse.exists(bronze.TELEMETRY_RAW):
+        demo = ctx.settings.demo
+        _progress(f"nothing has landed: simulating a demo fleet of {demo.compressors} compressors x {demo.days} day(s)")
+        report = run_simulation(ctx.paths, compressors=demo.compressors, days=demo.days, seed=demo.seed,
+                                progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
+        results.append(("simulate", 0, report.readings, report.seconds))
+    result = bronze.run(ctx)
+    _print_report(result)
+    results.append((result.stage, result.rows_in, result.rows_out, result.seconds))
+    table = Table(title="altaviz run", show_lines=False)
+    for column in ("stage", "rows in", "rows out", "seconds"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, rows_in, rows_out, seconds in results:
+        table.add_row(stage, f"{rows_in:,}", f"{rows_out:,}", f"{seconds:.1f}")
+    out.print(table)
+
+
+def _render(table: Any, fmt: str) -> str:
+    """Render a pyarrow table as an aligned text table, JSON records or CSV."""
+    records = table.to_pylist()
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return value
+
+    if fmt == "json":
+        return json.dumps([{k: plain(v) for k, v in r.items()} for r in records], default=str)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(table.column_names)
+        writer.writerows([[plain(v) for v in r.values()] for r in records])
+        return buffer.getvalue().rstrip("\n")
+    rich_table = Table(show_edge=False)
+    for name in table.column_names:
+        rich_table.add_column(name)
+    for r in records:
+        rich_table.add_row(*["NULL" if v is None else str(plain(v)) for v in r.values()])
+    console = Console(file=io.StringIO(), width=max(80, 24 * len(table.column_names)), soft_wrap=True)
+    console.print(rich_table)
+    return console.file.getvalue().rstrip("\n")  # type: ignore[attr-defined]
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL; tables are <lakehouse>.<table>, e.g. lh_bronze_raw.telemetry_raw.",
+                                         show_default=False)],
+    format: Annotated[str, typer.Option("--format", "-f", help="Output: table, json or csv.")] = "table",
+    lakehouse_root: RootOption = None,
+) -> None:
+    """Query the local Delta tables with DuckDB (the local stand-in for the SQL analytics endpoint)."""
+    from altaviz.lakehouse.sql import query as run_query
+
+    if format not in ("table", "json", "csv"):
+        raise UsageError(f"--format must be one of table, json, csv (got {format!r})")
+    out.print(_render(run_query(_paths(lakehouse_root), query), format), highlight=False, markup=False)
+
+
+@app.command()
+def bench(
+    compressors: Annotated[int, typer.Option(help="Fleet size to time.")] = 4700,
+    days: Annotated[int, typer.Option(help="Days of telemetry per run.")] = 1,
+    repeat: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 3,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+) -> None:
+    """Time each stage on a fresh temporary lakehouse: median seconds, rows per second, peak memory."""
+    _positive("--compressors", compressors)
+    _positive("--days", days)
+    _positive("--repeat", repeat)
+    from altaviz.bench import run_bench
+
+    report = run_bench(compressors=compressors, days=days, repeat=repeat, seed=seed, progress=_progress)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"altaviz bench: {compressors:,} compressors x {days} day(s), median of {repeat}")
+    for column in ("stage", "rows", "median s", "rows/s", "limit s", "ok", "peak py MB", "peak jvm MB"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for s in report["stages"]:
+        limit = s.get("limit_seconds")
+        table.add_row(s["stage"], f"{s['rows']:,}", f"{s['seconds_median']:.2f}", f"{s['rows_per_second']:,.0f}",
+                      "-" if limit is None else f"{limit:.1f}", "-" if limit is None else ("yes" if s["within_limit"] else "NO"),
+                      f"{s['peak_python_mb']:,.0f}", f"{s['peak_jvm_mb']:,.0f}")
+    out.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one line and a non-zero exit for every expected error, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="altaviz", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("altaviz: aborted", highlight=False)
+        return 130
+    except click.ClickException as exc:
+        err.print(f"altaviz: error: {exc.format_message()} (see 'altaviz --help')", highlight=False, markup=False)
+        return exc.exit_code
+    except AltavizError as exc:
+        err.print(f"altaviz: error: {exc}", highlight=False, markup=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("altaviz: interrupted", highlight=False)
+        return 130
+    except Exception as exc:  # a bug, not bad input: one line, the traceback only on request
+        if os.environ.get("ALTAVIZ_DEBUG"):
+            raise
+        err.print(f"altaviz: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                  "(set ALTAVIZ_DEBUG=1 for the traceback)", highlight=False, markup=False)
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The run context every stage receives: Spark, the lakehouse, settings, a clock and a progress sink."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from altaviz.config import Settings, load_settings
+from altaviz.lakehouse.files import FileStore, file_store_for
+from altaviz.lakehouse.paths import LakehousePaths, resolve_paths
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from altaviz.lakehouse.lakehouse import Lakehouse
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+def _no_progress(message: str) -> None:
+    """Default progress sink: silent."""
+
+
+@dataclass
+class RunContext:
+    """Dependencies of a pipeline run, passed in rather than looked up (tests swap any of them)."""
+
+    spark: SparkSession
+    lakehouse: Lakehouse
+    files: FileStore
+    settings: Settings
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    clock: Callable[[], datetime] = utc_now
+    progress: Callable[[str], None] = _no_progress
+
+    @property
+    def paths(self) -> LakehousePaths:
+        """The path resolver of this run's lakehouse."""
+        return self.lakehouse.paths
+
+    @classmethod
+    def create(cls, spark: SparkSession, paths: LakehousePaths | None = None, *,
+               settings: Settings | None = None, progress: Callable[[str], None] | None = None,
+               clock: Callable[[], datetime] | None = None) -> RunContext:
+        """Wire a context from a Spark session and a path layout (default: the local root)."""
+        from altaviz.lakehouse.lakehouse import Lakehouse
+
+        resolved = paths or resolve_paths()
+        return cls(
+            spark=spark,
+            lakehouse=Lakehouse(spark, resolved),
+            files=file_store_for(resolved, spark),
+            settings=settings or load_settings(),
+            clock=clock or utc_now,
+            progress=progress or _no_progress,
+        )

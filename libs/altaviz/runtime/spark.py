@@ -1,0 +1,94 @@
+"""The Spark session: Fabric's when running there, a tuned `local[*]` session on a laptop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from typing import TYPE_CHECKING
+
+from altaviz.errors import EnvironmentSetupError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+JARS_ENV_VAR = "ALTAVIZ_DELTA_JARS"
+INSTALL_JAVA = "install a full OpenJDK 17 or 21 (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+
+
+def java_executable() -> str | None:
+    """The java binary Spark will use: `$JAVA_HOME/bin/java`, else `java` on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        candidate = os.path.join(home, "bin", "java")
+        return candidate if os.path.exists(candidate) else None
+    return shutil.which("java")
+
+
+def check_java() -> None:
+    """Fail with one actionable line when the JVM cannot run Spark 4.1."""
+    java = java_executable()
+    if java is None:
+        raise EnvironmentSetupError(f"Java 17+ is required to run Spark 4.1 and none was found: {INSTALL_JAVA}")
+    probe = subprocess.run([java, "--add-modules=jdk.incubator.vector", "-version"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        raise EnvironmentSetupError(
+            f"{java} cannot start Spark 4.1 (needs Java 17+ with the jdk.incubator.vector module): {INSTALL_JAVA}")
+
+
+def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions: int | None = None,
+              driver_memory: str | None = None) -> SparkSession:
+    """Return the active session (Fabric, tests) or start a local one configured for altaviz.
+
+    The local session uses UTC, Arrow transfers, no UI, and Delta's extension only when its jars are on
+    the classpath (`$ALTAVIZ_DELTA_JARS`, comma-separated); jars are never fetched from Maven.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - exercised only in a wheel-only install
+        raise EnvironmentSetupError(
+            "pyspark is not installed: install the local engine with `pip install 'altaviz[local]'`") from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.conf.set("spark.sql.session.timeZone", "UTC")
+        return active
+    check_java()
+    partitions = shuffle_partitions or max(4, 2 * (os.cpu_count() or 2))
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(f"local[{cores}]")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(partitions))
+        .config("spark.default.parallelism", str(partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.driver.memory", driver_memory or os.environ.get("ALTAVIZ_DRIVER_MEMORY", "6g"))
+        .config("spark.sql.adaptive.enabled", "true")
+    )
+    jars = os.environ.get(JARS_ENV_VAR)
+    if jars:
+        builder = (builder.config("spark.jars", jars)
+                   .config("spark.sql.extensions", DELTA_EXTENSION)
+                   .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG))
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # the JVM failed to start: say so in one line
+        raise EnvironmentSetupError(f"could not start Spark: {str(exc).splitlines()[0]}") from exc
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def has_spark_delta(spark: SparkSession) -> bool:
+    """True when the session can use Delta natively (jars on the classpath and the extension configured)."""
+    try:
+        spark._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")  # type: ignore[union-attr]
+    except Exception:
+        return False
+    return DELTA_EXTENSION in (spark.conf.get("spark.sql.extensions", "") or "")

@@ -1,0 +1,95 @@
+"""Explicit schemas: the telemetry contract for landing files and the Spark schemas of altaviz tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
+
+#: Version of the telemetry contract (landing files and event bodies). See README "Telemetry contract".
+TELEMETRY_CONTRACT_VERSION = "1.0"
+
+SENSOR_COLUMNS: tuple[str, ...] = (
+    "vibration_mms",
+    "discharge_temp_f",
+    "suction_pressure_psi",
+    "discharge_pressure_psi",
+    "horsepower_consumption",
+    "gas_flow_mcf",
+)
+#: Columns every landing file must carry (values may be null).
+REQUIRED_COLUMNS: tuple[str, ...] = ("compressor_id", "timestamp", *SENSOR_COLUMNS)
+#: Columns a landing file may carry; anything else is ignored and listed in the ingest report.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("schema_version", "station_id")
+CONTRACT_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+#: File extensions Bronze reads, by format.
+LANDING_FORMATS: dict[str, str] = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
+
+
+def telemetry_raw_schema() -> StructType:
+    """`lh_bronze_raw.telemetry_raw`: every received reading as received, plus lineage columns.
+
+    Values that did not parse are null in their typed column and kept verbatim in `unparsed_values`
+    (a JSON object of column -> received text), so nothing received is lost.
+    """
+    from pyspark.sql.types import (
+        DateType,
+        DoubleType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    return StructType([
+        StructField("event_id", StringType(), False),
+        StructField("compressor_id", StringType(), True),
+        StructField("timestamp", TimestampType(), True),
+        *[StructField(name, DoubleType(), True) for name in SENSOR_COLUMNS],
+        StructField("schema_version", StringType(), True),
+        StructField("station_id", StringType(), True),
+        StructField("unparsed_values", StringType(), True),
+        StructField("source_file", StringType(), False),
+        StructField("source_offset", LongType(), False),
+        StructField("batch_id", StringType(), False),
+        StructField("ingested_at", TimestampType(), False),
+        StructField("ingestion_date", DateType(), False),
+    ])
+
+
+def ingested_files_schema() -> StructType:
+    """`lh_bronze_raw.ingested_files`: one row per file Bronze looked at, landed or set aside, per batch."""
+    from pyspark.sql.types import (
+        DateType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    return StructType([
+        StructField("batch_id", StringType(), False),
+        StructField("source_file", StringType(), False),
+        StructField("file_format", StringType(), True),
+        StructField("file_size", LongType(), True),
+        StructField("file_modified_at", TimestampType(), True),
+        StructField("status", StringType(), False),
+        StructField("reason", StringType(), True),
+        StructField("extra_columns", StringType(), True),
+        StructField("rows_read", LongType(), True),
+        StructField("rows_landed", LongType(), True),
+        StructField("rows_duplicate", LongType(), True),
+        StructField("set_aside_to", StringType(), True),
+        StructField("ingested_at", TimestampType(), False),
+        StructField("ingestion_date", DateType(), False),
+    ])

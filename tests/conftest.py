@@ -1,0 +1,24 @@
+"""Shared fixtures: one local Spark session for the whole test run, and a throw-away lakehouse root."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local[2] Spark session in UTC with few shuffle partitions and no UI."""
+    from altaviz.runtime.spark import get_spark
+
+    session = get_spark("altaviz-tests", cores="2", shuffle_partitions=4, driver_memory="4g")
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def lakehouse_root(tmp_path, monkeypatch):
+    """An empty local lakehouse root, also exported as ALTAVIZ_LAKEHOUSE_ROOT."""
+    root = tmp_path / "lakehouse"
+    root.mkdir()
+    monkeypatch.setenv("ALTAVIZ_LAKEHOUSE_ROOT", str(root))
+    return root
