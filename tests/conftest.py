@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
+
+# Spark hands naive datetimes to Python in the process's local zone: pin it so results read as UTC.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 @pytest.fixture(scope="session")

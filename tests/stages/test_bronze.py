@@ -1,0 +1,187 @@
+"""Bronze ingest: files land once, bad files are set aside with reasons, and nothing received is lost."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+
+from altaviz.errors import UsageError
+from altaviz.lakehouse.paths import LocalLakehousePaths
+from altaviz.runtime.context import RunContext
+from altaviz.schemas import SENSOR_COLUMNS
+from altaviz.stages import bronze
+
+T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+
+
+def _readings(units: int, steps: int, start: datetime = T0, offset: float = 0.0) -> list[dict]:
+    return [
+        {"compressor_id": f"CMP-{u:05d}", "timestamp": start + timedelta(minutes=5 * s),
+         "vibration_mms": 3.0 + u / 10 + offset, "discharge_temp_f": 200.0 + s, "suction_pressure_psi": 55.0,
+         "discharge_pressure_psi": 1050.0, "horsepower_consumption": 1400.0, "gas_flow_mcf": 10000.0 + s}
+        for u in range(units) for s in range(steps)
+    ]
+
+
+def write_parquet(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema([("compressor_id", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC")),
+                        *[(c, pa.float64()) for c in SENSOR_COLUMNS]])
+    pq.write_table(pa.Table.from_pylist(rows, schema), path)
+    return path
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = columns or ["compressor_id", "timestamp", *SENSOR_COLUMNS]
+    lines = [",".join(columns)]
+    for r in rows:
+        lines.append(",".join(
+            (r[c].isoformat().replace("+00:00", "Z") if isinstance(r.get(c), datetime) else str(r.get(c, "")))
+            for c in columns))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v)
+                                        for k, v in r.items()}) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture()
+def ctx(spark, tmp_path):
+    return RunContext.create(spark, LocalLakehousePaths(tmp_path / "lh"))
+
+
+@pytest.fixture()
+def landing(ctx) -> Path:
+    return Path(ctx.paths.files_path("lh_bronze_raw", ctx.settings.bronze.landing_dir))
+
+
+def raw_count(ctx) -> int:
+    return ctx.lakehouse.read(bronze.TELEMETRY_RAW).count()
+
+
+def test_landing_files_in_every_format_land_with_lineage(ctx, landing):
+    """Parquet, CSV and JSON-lines files land; each row carries event id, source file and ingestion date."""
+    write_parquet(landing / "date=2026-11-20" / "a.parquet", _readings(3, 4))
+    write_csv(landing / "date=2026-11-20" / "b.csv", _readings(2, 3, start=T0 + timedelta(hours=1)))
+    write_jsonl(landing / "date=2026-11-20" / "c.jsonl", _readings(2, 2, start=T0 + timedelta(hours=2)))
+    result = bronze.run(ctx)
+    assert result.details["files_landed"] == 3 and result.details["files_rejected"] == []
+    assert result.rows_in == result.rows_out == 12 + 6 + 4
+    raw = ctx.lakehouse.read(bronze.TELEMETRY_RAW)
+    assert raw.count() == 22
+    assert raw.select("event_id").distinct().count() == 22
+    assert {Path(r.source_file).name for r in raw.select("source_file").distinct().collect()} == {
+        "a.parquet", "b.csv", "c.jsonl"}
+    row = raw.where(F.col("source_file").endswith("b.csv")).orderBy("timestamp").first()
+    assert row.timestamp.replace(tzinfo=None) == datetime(2026, 11, 20, 1, 0)
+    assert row.ingestion_date == row.ingested_at.date()
+
+
+def test_same_file_or_same_readings_again_add_no_rows(ctx, landing, tmp_path):
+    """Re-running, re-sending the same readings in another file and format, adds nothing."""
+    rows = _readings(4, 6)
+    write_parquet(landing / "date=2026-11-20" / "a.parquet", rows)
+    bronze.run(ctx)
+    second = bronze.run(ctx)
+    assert second.details["files_skipped"] == 1 and second.rows_out == 0
+    resent = write_csv(tmp_path / "resend" / "again.csv", rows[:10] + _readings(1, 2, offset=9.0))
+    third = bronze.run(ctx, sources=[str(resent)])
+    assert third.rows_in == 12 and third.rows_out == 2 and third.details["rows_duplicate"] == 10
+    assert raw_count(ctx) == 26
+
+
+def test_repeats_inside_one_batch_land_once(ctx, landing):
+    """A reading sent twice in one batch lands once and is counted as a duplicate."""
+    rows = _readings(2, 3)
+    write_parquet(landing / "d1" / "a.parquet", rows)
+    write_parquet(landing / "d1" / "b.parquet", rows[:2])
+    result = bronze.run(ctx)
+    assert result.rows_in == 8 and result.rows_out == 6 and result.details["rows_duplicate"] == 2
+    assert raw_count(ctx) == 6
+
+
+def test_bad_files_are_set_aside_with_reasons_and_the_rest_lands(ctx, landing):
+    """A truncated Parquet file and a CSV with wrong columns are set aside; good files beside them land."""
+    good = write_parquet(landing / "date=2026-11-20" / "good.parquet", _readings(3, 3))
+    write_csv(landing / "date=2026-11-20" / "good.csv", _readings(1, 2, start=T0 + timedelta(hours=3)))
+    whole = write_parquet(landing / "date=2026-11-20" / "truncated.parquet", _readings(5, 5)).read_bytes()
+    (landing / "date=2026-11-20" / "truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    (landing / "date=2026-11-20" / "wrong.csv").write_text("unit,time,value\nA,2026-11-20T00:00:00Z,1\n")
+    (landing / "date=2026-11-20" / "notes.txt").write_text("hello")
+    result = bronze.run(ctx)
+    rejected = {Path(r["file"]).name: r for r in result.details["files_rejected"]}
+    assert set(rejected) == {"truncated.parquet", "wrong.csv", "notes.txt"}
+    assert "unreadable parquet" in rejected["truncated.parquet"]["reason"]
+    assert "missing required column(s): compressor_id, timestamp" in rejected["wrong.csv"]["reason"]
+    assert "unsupported file type '.txt'" in rejected["notes.txt"]["reason"]
+    assert result.rows_out == 11 and raw_count(ctx) == 11
+    for r in rejected.values():
+        assert Path(r["set_aside_to"]).exists() and not Path(r["file"]).exists()
+    assert good.exists()
+    ledger = ctx.lakehouse.read(bronze.INGESTED_FILES)
+    reasons = {Path(r.source_file).name: (r.status, r.reason) for r in ledger.collect()}
+    assert reasons["truncated.parquet"][0] == "rejected" and reasons["good.parquet"] == ("landed", None)
+    assert bronze.run(ctx).details["files_rejected"] == []  # set aside once, not tripped over again
+
+
+def test_unparseable_values_are_kept_for_silver_not_rejected_here(ctx, tmp_path):
+    """'abc' in a numeric column is not a file error: the row lands with the text kept in unparsed_values."""
+    path = tmp_path / "user" / "odd.csv"
+    rows = _readings(1, 2)
+    rows[0]["vibration_mms"] = "abc"
+    write_csv(path, rows)
+    result = bronze.run(ctx, sources=[str(path)])
+    assert result.rows_out == 2
+    bad = ctx.lakehouse.read(bronze.TELEMETRY_RAW).where(F.col("unparsed_values").isNotNull()).collect()
+    assert len(bad) == 1 and json.loads(bad[0].unparsed_values) == {"vibration_mms": "abc"}
+    assert bad[0].vibration_mms is None
+
+
+def test_extra_columns_are_ignored_and_listed(ctx, tmp_path):
+    """Columns outside the contract do not block a file; the report lists them."""
+    path = write_csv(tmp_path / "user" / "extra.csv", _readings(1, 2),
+                     ["compressor_id", "timestamp", *SENSOR_COLUMNS])
+    text = path.read_text().splitlines()
+    path.write_text("\n".join([text[0] + ",operator"] + [line + ",bob" for line in text[1:]]) + "\n")
+    result = bronze.run(ctx, sources=[str(path)])
+    assert result.rows_out == 2
+    assert list(result.details["extra_columns"].values()) == [["operator"]]
+
+
+def test_user_sources_that_do_not_exist_are_a_usage_error(ctx, tmp_path):
+    """Naming a missing path fails at once with the path in the message."""
+    with pytest.raises(UsageError, match="no such file or directory"):
+        bronze.run(ctx, sources=[str(tmp_path / "nope.parquet")])
+
+
+def test_user_files_are_never_moved(ctx, tmp_path):
+    """A bad file the user named is reported but stays where it is."""
+    bad = tmp_path / "user" / "bad.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("a,b\n1,2\n")
+    result = bronze.run(ctx, sources=[str(bad)])
+    assert result.details["files_rejected"][0]["set_aside_to"] is None
+    assert bad.exists()
+
+
+def test_telemetry_raw_timestamps_are_utc_timestamp_not_ntz(ctx, landing):
+    """The Delta schema stores reading and ingestion times as TIMESTAMP (UTC), never TIMESTAMP_NTZ."""
+    write_parquet(landing / "x" / "a.parquet", _readings(1, 1))
+    bronze.run(ctx)
+    log = Path(ctx.lakehouse.table_path(bronze.TELEMETRY_RAW)) / "_delta_log"
+    meta = next(json.loads(line)["metaData"] for f in sorted(log.glob("*.json"))
+                for line in f.read_text().splitlines() if "metaData" in line)
+    types = {f["name"]: f["type"] for f in json.loads(meta["schemaString"])["fields"]}
+    assert types["timestamp"] == types["ingested_at"] == "timestamp"
+    assert meta["partitionColumns"] == ["ingestion_date"]
