@@ -90,12 +90,12 @@ def simulate(
     lakehouse_root: RootOption = None,
 ) -> None:
     """Generate fleet telemetry into lh_bronze_raw Files/landing, plus reference data and failure labels."""
-    from altaviz.simulator import simulate as run_simulation
-
     _positive("--compressors", compressors)
     _positive("--days", days)
-    report = run_simulation(_paths(lakehouse_root), compressors=compressors, days=days,
-                            start=_parse_date(start), seed=seed,
+    first_day = _parse_date(start)
+    from altaviz.simulator import simulate as run_simulation
+
+    report = run_simulation(_paths(lakehouse_root), compressors=compressors, days=days, start=first_day, seed=seed,
                             progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
     out.print(f"simulated {report.compressors:,} compressor(s) x {report.days} day(s) from {report.start}: "
               f"{report.readings:,} reading(s) in {len(report.files)} file(s), "
@@ -223,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one line and a non-zero exit for every expected error, never a traceback."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="altaviz", standalone_mode=False)
+        code = command.main(args=argv, prog_name="altaviz", standalone_mode=False)
+        if isinstance(code, int):  # click returns Exit codes instead of raising when not standalone
+            return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:

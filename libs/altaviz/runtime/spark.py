@@ -81,7 +81,8 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
         spark = builder.getOrCreate()
     except Exception as exc:  # the JVM failed to start: say so in one line
         raise EnvironmentSetupError(f"could not start Spark: {str(exc).splitlines()[0]}") from exc
-    spark.sparkContext.setLogLevel("ERROR")
+    # Spark logs every task failure with a stack trace; altaviz reports failures itself, in one line.
+    spark.sparkContext.setLogLevel(os.environ.get("ALTAVIZ_SPARK_LOG_LEVEL", "OFF"))
     return spark
 
 

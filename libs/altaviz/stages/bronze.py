@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,13 +42,17 @@ class FileOutcome:
     set_aside_to: str | None = None
 
 
+_JAVA_EXCEPTION_PREFIX = re.compile(r"^:?\s*([\w$]+\.)+[\w$]*(Exception|Error):\s*")
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("at ", "JVM stacktrace")):
-            return line[:300]
-    return text[:300]
+    """The most telling line of a (often Java) error: its root cause, without class names or stack frames."""
+    lines = [line.strip() for line in (str(exc) or type(exc).__name__).splitlines() if line.strip()]
+    causes = [line[len("Caused by:"):].strip() for line in lines if line.startswith("Caused by:")]
+    useful = [line for line in lines
+              if not line.startswith(("at ", "JVM stacktrace", "An error occurred while calling", "..."))]
+    chosen = causes[-1] if causes else (useful[0] if useful else lines[0] if lines else type(exc).__name__)
+    return _JAVA_EXCEPTION_PREFIX.sub("", chosen)[:300]
 
 
 def _read(spark: SparkSession, path: str, file_format: str) -> DataFrame:

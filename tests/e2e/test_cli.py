@@ -1,0 +1,105 @@
+"""The `altaviz` command as a user meets it: run twice, query, ingest their own files, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from altaviz.cli import main
+
+ALTAVIZ = [sys.executable, "-m", "altaviz.cli"]
+
+
+def _altaviz(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ALTAVIZ_LAKEHOUSE_ROOT": str(root), "ALTAVIZ_DRIVER_MEMORY": "2g"}
+    return subprocess.run([*ALTAVIZ, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_run_lands_a_demo_fleet_and_a_second_run_changes_nothing(tmp_path):
+    """`altaviz run` exits 0 with a summary; Bronze has rows; running again leaves the count unchanged."""
+    root = tmp_path / "lh"
+    first = _altaviz("run", root=root)
+    assert first.returncode == 0, first.stderr
+    assert "bronze" in first.stdout and "simulate" in first.stdout
+    count = "select count(*) as n from lh_bronze_raw.telemetry_raw"
+    n1 = json.loads(_altaviz("sql", count, "--format", "json", root=root).stdout)[0]["n"]
+    assert n1 > 0
+    second = _altaviz("run", root=root)
+    assert second.returncode == 0, second.stderr
+    assert "simulate" not in second.stdout
+    n2 = json.loads(_altaviz("sql", count, "--format", "json", root=root).stdout)[0]["n"]
+    assert n2 == n1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--compressors", "0"], "--compressors must be a positive integer"),
+        (["simulate", "--days", "x"], "Invalid value for '--days'"),
+        (["simulate", "--start", "21/11/2026"], "--start must be a date"),
+        (["sql", "select 1", "--format", "xml"], "--format must be one of table, json, csv"),
+        (["ingest", "/no/such/file.parquet"], "no such file or directory: /no/such/file.parquet"),
+        (["bench", "--repeat", "0"], "--repeat must be a positive integer"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["sql"], "Missing argument 'QUERY'"),
+    ],
+    ids=["zero-compressors", "non-integer-days", "bad-date", "bad-format", "missing-file", "zero-repeat",
+         "unknown-command", "missing-query"],
+)
+def test_bad_arguments_give_one_line_and_a_non_zero_exit(argv, message, capsys):
+    """Bad input is one line on stderr naming the problem, never a traceback."""
+    code = main(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code != 0
+    assert len(lines) == 1 and message in lines[0], captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize("command", ["simulate", "ingest", "run", "sql", "bench"])
+def test_every_command_has_help(command, capsys):
+    """`altaviz <command> --help` describes the command and exits 0."""
+    assert main([command, "--help"]) == 0
+    assert "Usage:" in capsys.readouterr().out
+
+
+def test_sql_on_a_missing_table_is_one_line(tmp_path, capsys):
+    """Querying a table that does not exist names it instead of failing with a traceback."""
+    code = main(["sql", "select * from lh_bronze_raw.nope", "--lakehouse-root", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "nope" in err[0]
+
+
+def test_ingest_reports_set_aside_files_and_lands_the_rest(spark, tmp_path, capsys):
+    """A folder with a truncated Parquet file and a CSV with wrong columns: good files land, bad ones are named."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    table = pa.table({"compressor_id": ["C1", "C2"],
+                      "timestamp": pa.array([1_763_596_800_000_000] * 2, pa.timestamp("us", tz="UTC")),
+                      **{c: [1.0, 2.0] for c in ("vibration_mms", "discharge_temp_f", "suction_pressure_psi",
+                                                 "discharge_pressure_psi", "horsepower_consumption",
+                                                 "gas_flow_mcf")}})
+    pq.write_table(table, folder / "good.parquet")
+    pq.write_table(table, folder / "cut.parquet")
+    data = (folder / "cut.parquet").read_bytes()
+    (folder / "cut.parquet").write_bytes(data[:100])
+    (folder / "wrong.csv").write_text("id,when,v\nC1,2026-01-01T00:00:00Z,1\n")
+    root = tmp_path / "lh"
+    assert main(["ingest", str(folder), "--lakehouse-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "1 file(s) landed" in out and "2 set aside" in out
+    assert "cut.parquet: unreadable parquet file" in out and "wrong.csv: missing required column(s)" in out
+    assert main(["ingest", str(folder), "--strict", "--lakehouse-root", str(root)]) == 1
+    capsys.readouterr()
+    assert main(["sql", "select count(*) as n from lh_bronze_raw.telemetry_raw", "--format", "csv",
+                 "--lakehouse-root", str(root)]) == 0
+    assert capsys.readouterr().out.split() == ["n", "2"]
