@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -15,9 +17,6 @@ from altaviz.errors import ConfigError
 
 CONFIG_DIR_ENV_VAR = "ALTAVIZ_CONFIG_DIR"
 _PACKAGE_DIR = Path(__file__).resolve().parent
-
-T = TypeVar("T")
-
 
 def config_dir() -> Path:
     """The config folder: `$ALTAVIZ_CONFIG_DIR`, else the repo's `config/`, else the copy bundled in the wheel."""
@@ -30,7 +29,7 @@ def config_dir() -> Path:
     for candidate in (_PACKAGE_DIR.parent.parent / "config", _PACKAGE_DIR / "_bundled_config"):
         if candidate.is_dir():
             return candidate
-    raise ConfigError(f"no config directory found: set {CONFIG_DIR_ENV_VAR} to the folder holding pipeline.yaml")
+    raise ConfigError(f"no config directory found: set {CONFIG_DIR_ENV_VAR} to the folder holding the YAML files")
 
 
 def config_file(name: str) -> Path:
@@ -54,32 +53,84 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def build_strict(cls: type[T], data: Mapping[str, Any] | None, where: str) -> T:
-    """Build frozen dataclass `cls` from `data`, rejecting unknown keys and wrong scalar types.
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    """Turn a parsed YAML value into the declared type, or say which key is wrong and why."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, where)
+    if dataclasses.is_dataclass(tp):
+        return build_strict(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list (got {value!r})")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where} must have {len(args)} items (got {value!r})")
+        return tuple(_convert(a, v, f"{where}[{i}]")
+                     for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false (got {value!r})")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number (got {value!r})")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer (got {value!r})")
+        return value
+    if tp is date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{where} must be a date YYYY-MM-DD (got {value!r})") from None
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be text (got {value!r})")
+        return value
+    raise TypeError(f"no converter for {tp!r} at {where}")  # a programming error, not a config error
 
-    Nested dataclass fields are built recursively; the error names the dotted key and the allowed keys.
+
+def build_strict(cls: type, data: Any, where: str) -> Any:
+    """Build the frozen dataclass `cls` from a mapping, rejecting unknown and missing keys.
+
+    Args:
+        cls: The dataclass to build (nested dataclasses and tuples of them are built recursively).
+        data: The parsed YAML mapping.
+        where: Dotted location used in error messages, e.g. ``"models[2]"``; empty at the top level.
+
+    Raises:
+        ConfigError: A key is unknown (the message lists the allowed keys), missing or of the wrong type.
     """
-    data = dict(data or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping (got {data!r})")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+
+    def key(name: str) -> str:
+        return f"{where}.{name}" if where else name
+
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown key {where}.{unknown[0]}; allowed keys: {', '.join(sorted(fields))}")
+        raise ConfigError(f"unknown key {key(unknown[0])}; allowed keys: {', '.join(fields)}")
+    hints = get_type_hints(cls)
     kwargs: dict[str, Any] = {}
-    hints = {f.name: f.type for f in fields.values()}
-    for name, value in data.items():
-        default = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
-        nested = default() if default is not None else fields[name].default
-        if dataclasses.is_dataclass(nested):
-            kwargs[name] = build_strict(type(nested), value, f"{where}.{name}")
-            continue
-        expected = type(nested) if nested is not dataclasses.MISSING and nested is not None else None
-        if expected is not None and not isinstance(value, expected) and not (
-                expected is float and isinstance(value, int) and not isinstance(value, bool)):
-            raise ConfigError(f"{where}.{name} must be {expected.__name__} (got {value!r}; declared {hints[name]})")
-        if expected is int and isinstance(value, bool):
-            raise ConfigError(f"{where}.{name} must be int (got {value!r})")
-        kwargs[name] = float(value) if expected is float else value
-    return cls(**kwargs)
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], key(name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing key {key(name)}")
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
+
 
 
 @dataclass(frozen=True)
@@ -117,4 +168,4 @@ class Settings:
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Load `pipeline.yaml` (or `path`) into frozen, validated Settings."""
     file = Path(path) if path else config_file("pipeline.yaml")
-    return build_strict(Settings, load_yaml(file), "pipeline")
+    return build_strict(Settings, load_yaml(file), "")

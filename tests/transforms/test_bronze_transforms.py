@@ -6,10 +6,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from pyspark.sql import types as T
-
 from altaviz.schemas import SENSOR_COLUMNS
 from altaviz.transforms.bronze import check_contract, event_id, first_received_per_event, to_contract
+from pyspark.sql import types as T
 
 SENSORS = list(SENSOR_COLUMNS)
 
