@@ -1,6 +1,7 @@
 """Where tables live and how Delta is read and written: the one door to storage."""
 
 from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics
+from altaviz.lakehouse.lakehouse import Lakehouse, MergeBuilder, select_backend
 from altaviz.lakehouse.paths import (
     LAKEHOUSES,
     LakehousePaths,
@@ -13,11 +14,14 @@ from altaviz.lakehouse.paths import (
 __all__ = [
     "LAKEHOUSES",
     "DeltaBackend",
+    "Lakehouse",
     "LakehousePaths",
     "LocalLakehousePaths",
+    "MergeBuilder",
     "MergeMetrics",
     "OneLakePaths",
     "OptimizeMetrics",
     "TableRef",
     "resolve_paths",
+    "select_backend",
 ]

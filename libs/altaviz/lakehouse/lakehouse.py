@@ -1,0 +1,244 @@
+"""The one door to storage: stages read, write, merge and maintain tables by `TableRef`, never by path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from altaviz.errors import LakehouseError
+from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode
+from altaviz.lakehouse.paths import LakehousePaths, TableRef
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def select_backend(spark: SparkSession) -> DeltaBackend:
+    """The Delta back end for this session: Spark-native Delta when its jars are loaded, else delta-rs.
+
+    Args:
+        spark: the active session.
+
+    Returns:
+        A `SparkDeltaBackend` (Fabric, or a local session with `$ALTAVIZ_DELTA_JARS`) or a `DeltaRsBackend`.
+    """
+    from altaviz.runtime.spark import has_spark_delta
+
+    if has_spark_delta(spark):
+        from altaviz.lakehouse.spark_delta import SparkDeltaBackend
+
+        return SparkDeltaBackend(spark)
+    from altaviz.lakehouse.deltars import DeltaRsBackend
+
+    return DeltaRsBackend(spark)
+
+
+class MergeBuilder:
+    """An upsert described like Delta's merge builder; nothing runs until `execute()`.
+
+    Example:
+        `lh.merge(ref, df, on=["id"]).when_matched_update_all().when_not_matched_insert_all().execute()`
+    """
+
+    def __init__(self, lakehouse: Lakehouse, ref: TableRef, source: DataFrame, on: Sequence[str],
+                 partition_by: Sequence[str] = ()) -> None:
+        if isinstance(on, str):
+            on = [on]
+        if not on:
+            raise LakehouseError(f"MERGE into {ref} needs at least one key column in `on`")
+        self._lakehouse = lakehouse
+        self._ref = ref
+        self._source = source
+        self._on = tuple(on)
+        self._partition_by = tuple(partition_by)
+        self._update = False
+        self._insert = False
+        self._schema_evolution = False
+
+    def when_matched_update_all(self) -> MergeBuilder:
+        """Overwrite every column of target rows whose keys match a source row.
+
+        Returns:
+            This builder.
+        """
+        self._update = True
+        return self
+
+    def when_not_matched_insert_all(self) -> MergeBuilder:
+        """Insert source rows whose keys match no target row.
+
+        Returns:
+            This builder.
+        """
+        self._insert = True
+        return self
+
+    def with_schema_evolution(self) -> MergeBuilder:
+        """Add source columns the target lacks (existing rows get nulls).
+
+        Returns:
+            This builder.
+        """
+        self._schema_evolution = True
+        return self
+
+    def execute(self) -> MergeMetrics:
+        """Run the MERGE (creating the table from the source when absent).
+
+        Returns:
+            Rows inserted and updated, and the table version the MERGE committed.
+
+        Raises:
+            LakehouseError: no clause was given, or the MERGE failed.
+        """
+        if not (self._update or self._insert):
+            raise LakehouseError(
+                f"MERGE into {self._ref} has no clause: call when_matched_update_all() and/or "
+                "when_not_matched_insert_all() before execute()")
+        lh = self._lakehouse
+        return lh.backend.merge(lh.table_path(self._ref), self._source, self._on, update=self._update,
+                                insert=self._insert, merge_schema=self._schema_evolution,
+                                partition_by=self._partition_by)
+
+    def __repr__(self) -> str:
+        clauses = [name for name, on in (("update", self._update), ("insert", self._insert),
+                                         ("schema_evolution", self._schema_evolution)) if on]
+        return f"MergeBuilder({self._ref}, on={list(self._on)}, {'+'.join(clauses) or 'no clauses'})"
+
+
+class Lakehouse:
+    """Tables addressed by `TableRef`, stored where `paths` says, through one Delta back end."""
+
+    def __init__(self, spark: SparkSession, paths: LakehousePaths, backend: DeltaBackend | None = None) -> None:
+        self.spark = spark
+        self.paths = paths
+        self.backend = backend if backend is not None else select_backend(spark)
+
+    @staticmethod
+    def _ref(ref: TableRef | str) -> TableRef:
+        return ref if isinstance(ref, TableRef) else TableRef.parse(ref)
+
+    def table_path(self, ref: TableRef | str) -> str:
+        """The Delta folder of a table.
+
+        Args:
+            ref: the table, or its name `lakehouse.table`.
+
+        Returns:
+            The path the configured `LakehousePaths` resolves it to.
+        """
+        return self.paths.table_path(self._ref(ref))
+
+    def exists(self, ref: TableRef | str) -> bool:
+        """True when the table has been created.
+
+        Args:
+            ref: the table.
+        """
+        return self.backend.exists(self.table_path(ref))
+
+    def read(self, ref: TableRef | str, version: int | None = None) -> DataFrame:
+        """Read a table, at `version` (time travel) or the latest.
+
+        Args:
+            ref: the table.
+            version: a committed version, or None for the latest.
+
+        Returns:
+            A Spark DataFrame with the table's columns in table order.
+
+        Raises:
+            LakehouseError: the table does not exist, or the version cannot be read.
+        """
+        ref = self._ref(ref)
+        path = self.table_path(ref)
+        if not self.backend.exists(path):
+            raise LakehouseError(f"table {ref} does not exist (no Delta table at {path})")
+        return self.backend.read(path, version)
+
+    def write(self, ref: TableRef | str, df: DataFrame, *, mode: WriteMode = "append",
+              partition_by: Sequence[str] = (), merge_schema: bool = False) -> int:
+        """Append to or overwrite a table in one atomic commit, creating it when absent.
+
+        Args:
+            ref: the table.
+            df: the rows.
+            mode: "append" or "overwrite".
+            partition_by: partition columns (used when the table is created or its schema overwritten).
+            merge_schema: on append, add new columns; on overwrite, replace the schema.
+
+        Returns:
+            The version the write committed.
+        """
+        return self.backend.write(self.table_path(ref), df, mode=mode, partition_by=tuple(partition_by),
+                                  merge_schema=merge_schema)
+
+    def merge(self, ref: TableRef | str, source: DataFrame, on: Sequence[str], *,
+              partition_by: Sequence[str] = ()) -> MergeBuilder:
+        """Start an upsert of `source` into a table on equality of the key columns `on`.
+
+        Args:
+            ref: the target table.
+            source: the rows to upsert (keys unique and non-null).
+            on: the key columns.
+            partition_by: partition columns, used if the MERGE creates the table.
+
+        Returns:
+            A `MergeBuilder`; add clauses, then call `execute()`.
+        """
+        return MergeBuilder(self, self._ref(ref), source, on, partition_by)
+
+    def optimize(self, ref: TableRef | str, zorder_by: Sequence[str] = ()) -> OptimizeMetrics:
+        """Compact a table's small files, Z-ordering by `zorder_by` when given.
+
+        Args:
+            ref: the table.
+            zorder_by: columns to cluster by (not partition columns).
+
+        Returns:
+            Files added and removed and the resulting version.
+        """
+        return self.backend.optimize(self._existing_path(ref), tuple(zorder_by))
+
+    def vacuum(self, ref: TableRef | str, retention_hours: float = 168.0) -> list[str]:
+        """Delete files no longer referenced and older than the retention; old versions become unreadable.
+
+        Args:
+            ref: the table.
+            retention_hours: keep files removed less than this long ago.
+
+        Returns:
+            The files removed.
+        """
+        return self.backend.vacuum(self._existing_path(ref), retention_hours)
+
+    def version(self, ref: TableRef | str) -> int:
+        """The latest committed version of a table.
+
+        Args:
+            ref: the table.
+        """
+        return self.backend.version(self._existing_path(ref))
+
+    def history(self, ref: TableRef | str, limit: int | None = None) -> list[dict[str, Any]]:
+        """A table's commits, newest first.
+
+        Args:
+            ref: the table.
+            limit: at most this many commits.
+
+        Returns:
+            Dicts with `version`, `timestamp` (UTC datetime), `operation`, `operation_parameters`,
+            `operation_metrics` and `engine`.
+        """
+        return self.backend.history(self._existing_path(ref), limit)
+
+    def _existing_path(self, ref: TableRef | str) -> str:
+        ref = self._ref(ref)
+        path = self.table_path(ref)
+        if not self.backend.exists(path):
+            raise LakehouseError(f"table {ref} does not exist (no Delta table at {path})")
+        return path
+
+    def __repr__(self) -> str:
+        return f"Lakehouse({self.paths!r}, backend={self.backend.name!r})"

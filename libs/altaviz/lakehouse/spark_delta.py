@@ -1,0 +1,256 @@
+"""Delta tables through Spark-native Delta Lake (`delta-spark`): what Fabric Runtime 2.0 runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from altaviz.errors import LakehouseError
+from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode
+
+if TYPE_CHECKING:
+    from delta.tables import DeltaTable
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType
+
+AUTO_MERGE_CONF = "spark.databricks.delta.schema.autoMerge.enabled"
+RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+_WRITE_MODES = ("append", "overwrite")
+
+
+def _ident(name: str) -> str:
+    """A column name quoted for Spark SQL expressions."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+@contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a Spark SQL conf for the duration of a block, then restore what was there.
+
+    Args:
+        spark: the session.
+        key: the conf key.
+        value: the value while the block runs.
+    """
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
+
+
+@contextmanager
+def _spark_errors(action: str, path: str) -> Iterator[None]:
+    """Turn Spark/Delta failures into a LakehouseError naming the operation and the table."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (PySparkException, Py4JJavaError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise LakehouseError(f"{action} failed for Delta table at {path}: {first_line}") from exc
+
+
+def _without_ntz(dtype: DataType) -> DataType:
+    """`dtype` with every TIMESTAMP_NTZ (nested too) replaced by TIMESTAMP."""
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.TimestampNTZType):
+        return T.TimestampType()
+    if isinstance(dtype, T.StructType):
+        return T.StructType([T.StructField(f.name, _without_ntz(f.dataType), f.nullable, f.metadata)
+                             for f in dtype.fields])
+    if isinstance(dtype, T.ArrayType):
+        return T.ArrayType(_without_ntz(dtype.elementType), dtype.containsNull)
+    if isinstance(dtype, T.MapType):
+        return T.MapType(_without_ntz(dtype.keyType), _without_ntz(dtype.valueType), dtype.valueContainsNull)
+    return dtype
+
+
+def utc_timestamps(df: DataFrame) -> DataFrame:
+    """Cast TIMESTAMP_NTZ columns to TIMESTAMP so Delta records `timestamp`, never `timestamp_ntz`.
+
+    Naive values are read in the session time zone, which altaviz sessions set to UTC.
+
+    Args:
+        df: any DataFrame.
+
+    Returns:
+        `df` unchanged when it holds no TIMESTAMP_NTZ, else one `select` casting those columns.
+    """
+    from pyspark.sql import functions as F
+
+    fields = df.schema.fields
+    if all(_without_ntz(f.dataType) == f.dataType for f in fields):
+        return df
+    return df.select(*[
+        F.col(_ident(f.name)).cast(_without_ntz(f.dataType)).alias(f.name)
+        if _without_ntz(f.dataType) != f.dataType else F.col(_ident(f.name))
+        for f in fields])
+
+
+def _metric(metrics: dict[str, Any] | None, key: str) -> int:
+    value = (metrics or {}).get(key)
+    return int(value) if value not in (None, "") else 0
+
+
+def _plain_metrics(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Delta reports history metrics as strings; numbers become ints."""
+    return {k: int(v) if isinstance(v, str) and v.lstrip("-").isdigit() else v for k, v in (metrics or {}).items()}
+
+
+class SparkDeltaBackend(DeltaBackend):
+    """Delta through `delta.tables.DeltaTable` and `DataFrameWriter.format("delta")`.
+
+    Needs a session with Delta's extension and jars (always true in Fabric). `delta.tables` is imported
+    inside methods so that the wheel imports without delta-spark.
+    """
+
+    name = "spark-delta"
+
+    def _table(self, path: str) -> DeltaTable:
+        from delta.tables import DeltaTable
+
+        with _spark_errors("opening", path):
+            return DeltaTable.forPath(self.spark, path)
+
+    def _last_commit(self, path: str) -> dict[str, Any]:
+        history = self.history(path, limit=1)
+        if not history:
+            raise LakehouseError(f"Delta table at {path} has no commits")
+        return history[0]
+
+    def exists(self, path: str) -> bool:
+        """True when `path` holds a Delta table."""
+        from delta.tables import DeltaTable
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
+        try:
+            return bool(DeltaTable.isDeltaTable(self.spark, path))
+        except (PySparkException, Py4JJavaError):  # an unreachable or malformed location holds no table
+            return False
+
+    def read(self, path: str, version: int | None = None) -> DataFrame:
+        """The table (at `version` via `versionAsOf`, or the latest) as a Spark DataFrame."""
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        at = f"reading version {version}" if version is not None else "reading"
+        with _spark_errors(at, path):
+            return reader.load(path)
+
+    def write(self, path: str, df: DataFrame, *, mode: WriteMode = "append", partition_by: Sequence[str] = (),
+              merge_schema: bool = False) -> int:
+        """Append or overwrite; creates the table when absent. Returns the new table version.
+
+        With `merge_schema`, an append adds new columns (`mergeSchema`) and an overwrite replaces the
+        schema and partitioning (`overwriteSchema`). An overwrite always replaces the whole table, even
+        when the session asks for dynamic partition overwrite.
+        """
+        if mode not in _WRITE_MODES:
+            raise LakehouseError(f"unknown write mode {mode!r}; expected one of {', '.join(_WRITE_MODES)}")
+        writer = utc_timestamps(df).write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if mode == "overwrite":
+            writer = writer.option("partitionOverwriteMode", "static")
+        if merge_schema:
+            writer = writer.option("overwriteSchema" if mode == "overwrite" else "mergeSchema", "true")
+        with _spark_errors(f"{mode} write", path):
+            writer.save(path)
+        return self.version(path)
+
+    def merge(self, path: str, source: DataFrame, keys: Sequence[str], *, update: bool = True,
+              insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
+        """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
+        if not keys:
+            raise LakehouseError(f"MERGE into {path} needs at least one key column")
+        if not (update or insert):
+            raise LakehouseError(f"MERGE into {path} needs an update or an insert clause")
+        missing = [k for k in keys if k not in source.columns]
+        if missing:
+            raise LakehouseError(f"MERGE into {path}: key columns {missing} are not in the source "
+                                 f"(columns: {', '.join(source.columns)})")
+        source = utc_timestamps(source)
+        if not self.exists(path):
+            version = self.write(path, source if insert else source.limit(0), mode="append",
+                                 partition_by=partition_by)
+            inserted = _metric(self._last_commit(path)["operation_metrics"], "numOutputRows")
+            return MergeMetrics(rows_inserted=inserted, rows_updated=0, version=version)
+        condition = " AND ".join(f"target.{_ident(k)} = source.{_ident(k)}" for k in keys)
+        with _spark_errors("MERGE", path):
+            builder = self._table(path).alias("target").merge(source.alias("source"), condition)
+            if update:
+                builder = builder.whenMatchedUpdateAll()
+            if insert:
+                builder = builder.whenNotMatchedInsertAll()
+            if merge_schema and hasattr(builder, "withSchemaEvolution"):  # Delta 3.2+
+                builder.withSchemaEvolution().execute()
+            elif merge_schema:
+                with session_conf(self.spark, AUTO_MERGE_CONF, "true"):
+                    builder.execute()
+            else:
+                builder.execute()
+        commit = self._last_commit(path)
+        metrics = commit["operation_metrics"]
+        return MergeMetrics(rows_inserted=_metric(metrics, "numTargetRowsInserted"),
+                            rows_updated=_metric(metrics, "numTargetRowsUpdated"), version=commit["version"])
+
+    def optimize(self, path: str, zorder_by: Sequence[str] = ()) -> OptimizeMetrics:
+        """Compact small files (`executeCompaction`), or Z-order by `zorder_by` (`executeZOrderBy`)."""
+        with _spark_errors("OPTIMIZE", path):
+            builder = self._table(path).optimize()
+            result = builder.executeZOrderBy(*zorder_by) if zorder_by else builder.executeCompaction()
+            row = result.first()
+        metrics = row["metrics"].asDict(recursive=True) if row is not None and row["metrics"] is not None else {}
+        return OptimizeMetrics(files_added=_metric(metrics, "numFilesAdded"),
+                               files_removed=_metric(metrics, "numFilesRemoved"),
+                               version=self.version(path), extra=metrics)
+
+    def vacuum(self, path: str, retention_hours: float = 168.0) -> list[str]:
+        """Delete unreferenced files older than the retention; returns what was removed.
+
+        Delta refuses retentions under its configured minimum (7 days) unless the retention check is off;
+        it is switched off for this call only, since asking for a short retention is deliberate here.
+        """
+        if retention_hours < 0:
+            raise LakehouseError(f"VACUUM retention must be >= 0 hours, got {retention_hours}")
+        location = "delta.`" + path.replace("`", "``") + "`"
+        with session_conf(self.spark, RETENTION_CHECK_CONF, "false"), _spark_errors("VACUUM", path):
+            # VACUUM itself returns nothing useful; the dry run lists what it is about to delete.
+            doomed = [row["path"] for row in
+                      self.spark.sql(f"VACUUM {location} RETAIN {float(retention_hours)} HOURS DRY RUN").collect()]
+            self._table(path).vacuum(float(retention_hours))
+        return doomed
+
+    def version(self, path: str) -> int:
+        """The latest committed version."""
+        return int(self._last_commit(path)["version"])
+
+    def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commit history, newest first: `version`, `timestamp` (UTC), `operation`, parameters and metrics."""
+        from pyspark.sql import functions as F
+
+        with _spark_errors("reading history", path):
+            rows = (self._table(path).history(limit)
+                    .select("version", F.unix_micros("timestamp").alias("timestamp_us"), "operation",
+                            "operationParameters", "operationMetrics", "engineInfo")
+                    .orderBy(F.col("version").desc())
+                    .collect())
+        return [{
+            "version": int(row["version"]),
+            # unix micros, not the timestamp itself: collect() would give a naive local-time datetime.
+            "timestamp": datetime.fromtimestamp(row["timestamp_us"] / 1_000_000, tz=UTC),
+            "operation": row["operation"],
+            "operation_parameters": dict(row["operationParameters"] or {}),
+            "operation_metrics": _plain_metrics(row["operationMetrics"]),
+            "engine": row["engineInfo"],
+        } for row in rows]
