@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from altaviz.lakehouse.paths import LocalLakehousePaths
 from altaviz.simulator import build_fleet, build_plan, generate_day, load_profile, simulate
 

@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from altaviz.schemas import SENSOR_COLUMNS
 from altaviz.simulator import build_fleet, build_plan, generate_day
 

@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+
 from altaviz.simulator import build_fleet, build_plan, failing_units, labels_table
 from altaviz.simulator.failures import DAYS_PER_MONTH, US_PER_DAY, day_us
 

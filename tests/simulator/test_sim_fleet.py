@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+
 from altaviz.errors import UsageError
 from altaviz.simulator import basins_table, build_fleet, compressors_table, stations_table
 from altaviz.simulator.fleet import apportion

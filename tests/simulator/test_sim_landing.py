@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
 from altaviz.errors import UsageError
 from altaviz.lakehouse.paths import LocalLakehousePaths, OneLakePaths
 from altaviz.simulator import TELEMETRY_SCHEMA, simulate

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from altaviz.config import CONFIG_DIR_ENV_VAR
 from altaviz.errors import ConfigError
 from altaviz.simulator import config_file, load_profile

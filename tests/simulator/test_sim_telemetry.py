@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+
 from altaviz.schemas import SENSOR_COLUMNS
 from altaviz.simulator import DAY_SCHEMA, DAY_SCHEMA_DICTIONARY, build_fleet, build_plan, generate_day
 from altaviz.simulator.failures import US_PER_DAY, day_us

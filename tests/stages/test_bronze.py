@@ -185,3 +185,12 @@ def test_telemetry_raw_timestamps_are_utc_timestamp_not_ntz(ctx, landing):
     types = {f["name"]: f["type"] for f in json.loads(meta["schemaString"])["fields"]}
     assert types["timestamp"] == types["ingested_at"] == "timestamp"
     assert meta["partitionColumns"] == ["ingestion_date"]
+
+
+def test_source_file_is_the_plain_path_even_with_odd_characters(ctx, tmp_path):
+    """Spaces, plus and percent signs in a file name survive into source_file unchanged."""
+    path = write_parquet(tmp_path / "user exports" / "day 1+2%.parquet", _readings(1, 2))
+    result = bronze.run(ctx, sources=[str(path)])
+    assert result.rows_out == 2
+    files = {r.source_file for r in ctx.lakehouse.read(bronze.TELEMETRY_RAW).select("source_file").collect()}
+    assert files == {str(path.resolve())}

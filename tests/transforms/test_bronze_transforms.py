@@ -2,27 +2,56 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from altaviz.schemas import SENSOR_COLUMNS
-from altaviz.transforms.bronze import check_contract, event_id, first_received_per_event, to_contract
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from altaviz.schemas import SENSOR_COLUMNS
+from altaviz.transforms.bronze import (
+    check_contract,
+    event_hashes,
+    event_id,
+    event_id_of,
+    new_readings,
+    to_contract,
+)
 
 SENSORS = list(SENSOR_COLUMNS)
 
 
-def _string_frame(spark, rows, columns=("compressor_id", "timestamp", *SENSORS)):
-    schema = T.StructType([T.StructField(c, T.StringType()) for c in columns])
-    return spark.createDataFrame(rows, schema)
+@pytest.fixture()
+def scan(spark, tmp_path):
+    """Write rows to a real file and scan it, as Bronze does (to_contract reads the file metadata)."""
+    counter = iter(range(1_000))
+
+    def make(rows, *, typed: bool = False):
+        if typed:
+            path = tmp_path / f"f{next(counter)}.parquet"
+            schema = pa.schema([("compressor_id", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC")),
+                                *[(c, pa.float64()) for c in SENSORS]])
+            names = [f.name for f in schema]
+            pq.write_table(pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows], schema), path)
+            return spark.read.parquet(str(path))
+        path = tmp_path / f"f{next(counter)}.csv"
+        columns = ("compressor_id", "timestamp", *SENSORS)
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows(rows)
+        schema = T.StructType([T.StructField(c, T.StringType()) for c in columns])
+        return spark.read.schema(schema).option("header", True).csv(str(path))
+
+    return make
 
 
-def _typed_frame(spark, rows):
-    schema = T.StructType([T.StructField("compressor_id", T.StringType()),
-                           T.StructField("timestamp", T.TimestampType()),
-                           *[T.StructField(c, T.DoubleType()) for c in SENSORS]])
-    return spark.createDataFrame(rows, schema)
+def _contract(df):
+    return df.transform(to_contract({}, row_index=False))
 
 
 @pytest.mark.parametrize(
@@ -55,12 +84,12 @@ def test_check_contract_lists_extra_columns_without_failing():
     assert check.extra == ("operator", "site_notes")
 
 
-def test_to_contract_types_text_and_keeps_what_did_not_parse(spark):
+def test_to_contract_types_text_and_keeps_what_did_not_parse(scan):
     """Text values are typed; a value that does not parse is null and kept verbatim in unparsed_values."""
     rows = [("C1", "2026-11-20T10:05:00Z", "3.5", "abc", "55", "1000", "1400", "9000"),
             ("C1", "2026-11-20T12:05:00+02:00", "3.6", "200", "", "1000", "1400", "9000"),
             ("C2", "yesterday", "1e0", "201", "56", "1001", "1401", "9001")]
-    out = _string_frame(spark, rows).transform(to_contract("/x/f.csv", 0)).orderBy("compressor_id", "source_offset")
+    out = _contract(scan(rows)).orderBy("compressor_id", "source_offset")
     got = out.collect()
     assert [r.timestamp.replace(tzinfo=None) for r in got[:2]] == [datetime(2026, 11, 20, 10, 5)] * 2
     assert got[0].discharge_temp_f is None
@@ -68,36 +97,58 @@ def test_to_contract_types_text_and_keeps_what_did_not_parse(spark):
     assert got[1].suction_pressure_psi is None and got[1].unparsed_values is None  # blank is null, not garbage
     assert got[2].timestamp is None and json.loads(got[2].unparsed_values) == {"timestamp": "yesterday"}
     assert got[2].vibration_mms == 1.0
-    assert {r.source_file for r in got} == {"/x/f.csv"}
     assert out.schema["timestamp"].dataType == T.TimestampType()
 
 
-def test_event_id_is_the_same_for_the_same_reading_in_any_format(spark):
+def test_event_id_is_the_same_for_the_same_reading_in_any_format(scan):
     """A reading typed from text and the same reading stored typed get the same event id."""
-    text = _string_frame(spark, [("C1", "2026-11-20T10:05:00Z", "3.5", "200.25", "55", "1000", "1400", "9000")])
-    typed = _typed_frame(spark, [("C1", datetime(2026, 11, 20, 10, 5, tzinfo=UTC), 3.5, 200.25, 55.0, 1000.0,
-                                  1400.0, 9000.0)])
-    ids = [df.transform(to_contract("f", 0)).select(event_id().alias("id")).first().id for df in (text, typed)]
+    text = scan([("C1", "2026-11-20T10:05:00Z", "3.5", "200.25", "55", "1000", "1400", "9000")])
+    typed = scan([("C1", datetime(2026, 11, 20, 10, 5, tzinfo=UTC), 3.5, 200.25, 55.0, 1000.0, 1400.0, 9000.0)],
+                 typed=True)
+    ids = [_contract(df).select(event_id().alias("id")).first().id for df in (text, typed)]
     assert ids[0] == ids[1]
     assert len(ids[0]) == 32
 
 
-def test_event_id_tells_apart_nulls_in_different_places(spark):
+def test_event_id_tells_apart_nulls_in_different_places(scan):
     """Readings that differ only in which sensor is null get different ids."""
     rows = [("C1", "2026-11-20T10:05:00Z", None, "5", "55", "1000", "1400", "9000"),
             ("C1", "2026-11-20T10:05:00Z", "5", None, "55", "1000", "1400", "9000"),
             ("C1", "2026-11-20T10:05:00Z", "5", "5", "55", "1000", "1400", "9000")]
-    ids = {r.id for r in _string_frame(spark, rows).transform(to_contract("f", 0))
-           .select(event_id().alias("id")).collect()}
+    ids = {r.id for r in _contract(scan(rows)).select(event_id().alias("id")).collect()}
     assert len(ids) == 3
 
 
-def test_first_received_per_event_keeps_the_earliest_file_and_offset(spark):
-    """Repeats of one reading collapse to the copy from the earliest file."""
+def _with_hashes(df):
+    return _contract(df).select("*", *event_hashes())
+
+
+def test_new_readings_keeps_the_first_received_copy_of_a_repeat(scan):
+    """Repeats of one reading collapse to the copy from the earliest file, then the earliest offset."""
     row = ("C1", "2026-11-20T10:05:00Z", "3.5", "200", "55", "1000", "1400", "9000")
-    late = _string_frame(spark, [row]).transform(to_contract("b.csv", 1))
-    early = _string_frame(spark, [row, row]).transform(to_contract("a.csv", 0))
-    both = late.unionByName(early).select("*", event_id().alias("event_id"))
-    kept = both.transform(first_received_per_event()).collect()
-    assert len(kept) == 1
-    assert kept[0].source_file == "a.csv"
+    other = ("C2", "2026-11-20T10:05:00Z", "3.5", "200", "55", "1000", "1400", "9000")
+    late = _with_hashes(scan([row])).withColumn("_file_rank", F.lit(1))
+    early = _with_hashes(scan([other, row, row]))
+    both = late.unionByName(early)
+    kept = both.transform(new_readings(None)).orderBy("compressor_id").collect()
+    assert [(r.compressor_id, r._file_rank) for r in kept] == [("C1", 0), ("C2", 0)]
+    assert kept[0].source_offset < max(r.source_offset for r in both.collect() if r.compressor_id == "C1")
+
+
+def test_new_readings_drops_ids_already_stored(scan):
+    """A reading whose id is already in the table is not landed again; others are."""
+    rows = [("C1", "2026-11-20T10:05:00Z", "3.5", "200", "55", "1000", "1400", "9000"),
+            ("C2", "2026-11-20T10:05:00Z", "3.5", "200", "55", "1000", "1400", "9000")]
+    batch = _with_hashes(scan(rows))
+    stored = batch.where(F.col("compressor_id") == "C1").select(
+        event_id_of(F.col("_h1"), F.col("_h2")).alias("event_id"))
+    kept = batch.transform(new_readings(stored)).collect()
+    assert [r.compressor_id for r in kept] == ["C2"]
+
+
+def test_event_id_of_hash_halves_matches_event_id(scan):
+    """The id rebuilt from the two hash halves equals the id computed from content."""
+    rows = [("C9", "2026-11-20T10:05:00Z", "-1", "2", "3", "4", "5", "6")]
+    df = _with_hashes(scan(rows))
+    got = df.select(event_id().alias("a"), event_id_of(F.col("_h1"), F.col("_h2")).alias("b")).first()
+    assert got.a == got.b

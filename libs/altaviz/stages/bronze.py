@@ -3,90 +3,28 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from altaviz.errors import UsageError
 from altaviz.lakehouse.files import FileInfo, LocalFileStore
 from altaviz.lakehouse.paths import TableRef
 from altaviz.schemas import LANDING_FORMATS, ingested_files_schema
 from altaviz.stages import StageResult
+from altaviz.stages.landing import LANDED, REJECTED, SKIPPED, FileOutcome, OpenedFile, first_line, probe, read_group
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
     from altaviz.runtime.context import RunContext
 
 TELEMETRY_RAW = TableRef("lh_bronze_raw", "telemetry_raw")
 INGESTED_FILES = TableRef("lh_bronze_raw", "ingested_files")
-LANDED, REJECTED, SKIPPED = "landed", "rejected", "skipped"
-
-
-@dataclass
-class FileOutcome:
-    """What Bronze did with one file."""
-
-    info: FileInfo
-    file_format: str | None
-    status: str
-    reason: str | None = None
-    extra_columns: tuple[str, ...] = ()
-    rows_read: int = 0
-    rows_landed: int = 0
-    set_aside_to: str | None = None
-
-
-_JAVA_EXCEPTION_PREFIX = re.compile(r"^:?\s*([\w$]+\.)+[\w$]*(Exception|Error):\s*")
-
-
-def _first_line(exc: BaseException) -> str:
-    """The most telling line of a (often Java) error: its root cause, without class names or stack frames."""
-    lines = [line.strip() for line in (str(exc) or type(exc).__name__).splitlines() if line.strip()]
-    causes = [line[len("Caused by:"):].strip() for line in lines if line.startswith("Caused by:")]
-    useful = [line for line in lines
-              if not line.startswith(("at ", "JVM stacktrace", "An error occurred while calling", "..."))]
-    chosen = causes[-1] if causes else (useful[0] if useful else lines[0] if lines else type(exc).__name__)
-    return _JAVA_EXCEPTION_PREFIX.sub("", chosen)[:300]
-
-
-def _read(spark: SparkSession, path: str, file_format: str) -> DataFrame:
-    """Open one landing file with the reader its format needs; nothing is inferred from values."""
-    reader = spark.read.option("mode", "PERMISSIVE")
-    if file_format == "csv":
-        # No schema given and no inferSchema: every column is read as text and typed by the contract.
-        return reader.option("header", True).csv(path)
-    if file_format == "json":
-        # Names come from the keys; primitivesAsString keeps every value as the text received.
-        return reader.option("primitivesAsString", True).json(path)
-    return reader.parquet(path)
-
-
-def _open(spark: SparkSession, info: FileInfo) -> tuple[DataFrame | None, FileOutcome]:
-    """Open a file and check it against the contract; a file that fails is an outcome, not an error."""
-    from altaviz.transforms.bronze import check_contract
-
-    suffix = Path(info.path).suffix.lower()
-    file_format = LANDING_FORMATS.get(suffix)
-    if file_format is None:
-        allowed = ", ".join(sorted(LANDING_FORMATS))
-        return None, FileOutcome(info, None, REJECTED, f"unsupported file type {suffix or '(none)'!r}; expected {allowed}")
-    if info.size == 0:
-        return None, FileOutcome(info, file_format, REJECTED, "empty file")
-    try:
-        df = _read(spark, info.path, file_format)
-        schema = df.schema
-    except Exception as exc:  # Spark raises many types for unreadable files; all mean "set it aside"
-        return None, FileOutcome(info, file_format, REJECTED, f"unreadable {file_format} file: {_first_line(exc)}")
-    check = check_contract(schema)
-    if not check.ok:
-        return None, FileOutcome(info, file_format, REJECTED, check.reason(), check.extra)
-    return df, FileOutcome(info, file_format, LANDED, None, check.extra)
 
 
 def _candidates(ctx: RunContext, sources: Sequence[str] | None) -> tuple[list[FileInfo], str | None]:
@@ -119,66 +57,78 @@ def _landed_before(ctx: RunContext) -> set[tuple[str, int, datetime]]:
     return {(r.source_file, r.file_size, r.file_modified_at.astimezone(UTC)) for r in rows}
 
 
-def _normalised(frames: list[tuple[int, DataFrame, FileOutcome]]) -> DataFrame:
-    from altaviz.transforms.bronze import event_id, to_contract
+def _batch(ctx: RunContext, opened: list[OpenedFile]) -> DataFrame:
+    """All readable files as one DataFrame of contract columns plus the event hash halves."""
+    from altaviz.transforms.bronze import event_hashes
 
-    parts = [df.transform(to_contract(outcome.info.path, rank)) for rank, df, outcome in frames]
+    groups: dict[str, list[OpenedFile]] = {}
+    for f in opened:
+        groups.setdefault(f.group, []).append(f)
+    ranks = {f.outcome.info.path: i for i, f in enumerate(opened)}
+    parts = [read_group(ctx.spark, files, ranks) for files in groups.values()]
     union = reduce(lambda a, b: a.unionByName(b), parts)
-    return union.select("*", event_id().alias("event_id"))
+    return union.select("*", *event_hashes())
 
 
-def _materialise(ctx: RunContext, frames: list[tuple[int, DataFrame, FileOutcome]]
-                 ) -> tuple[DataFrame | None, dict[str, Any]]:
-    """Read every open file once into a cached batch; a file that fails mid-read is found and set aside."""
-    from pyspark import StorageLevel
+def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, tuple | None]:
+    """Count each file's readings and the time window they span; a file failing mid-read is set aside.
+
+    Returns the batch (None when nothing is readable) and its (min, max) reading time.
+    """
     from pyspark.sql import functions as F
 
-    while frames:
-        batch = _normalised(frames).persist(StorageLevel.MEMORY_AND_DISK)
+    while opened:
+        batch = _batch(ctx, opened)
         try:
-            stats = (batch.groupBy("source_file")
+            stats = (batch.groupBy("_file_rank")
                      .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"))
                      .collect())
         except Exception as exc:
-            batch.unpersist()
             survivors = []
-            for rank, df, outcome in frames:
+            for f in opened:
                 try:
-                    df.count()
-                    survivors.append((rank, df, outcome))
+                    _batch(ctx, [f]).count()
+                    survivors.append(f)
                 except Exception as file_exc:
-                    outcome.status = REJECTED
-                    outcome.reason = f"unreadable {outcome.file_format} file: {_first_line(file_exc)}"
-            if len(survivors) == len(frames):
+                    f.outcome.status = REJECTED
+                    f.outcome.reason = f"unreadable {f.outcome.file_format} file: {first_line(file_exc)}"
+            if len(survivors) == len(opened):
                 raise exc  # not a bad file: a real failure the user must see
-            frames = survivors
+            opened = survivors
             continue
-        by_file = {r.source_file: r for r in stats}
-        for _, _, outcome in frames:
-            row = by_file.get(outcome.info.path)
-            outcome.rows_read = row.n if row else 0
+        by_rank = {r._file_rank: r.n for r in stats}
+        for rank, f in enumerate(opened):
+            f.outcome.rows_read = by_rank.get(rank, 0)
         times = [t for r in stats for t in (r.lo, r.hi) if t is not None]
-        window = (min(times), max(times)) if times else None
-        return batch, {"window": window}
-    return None, {"window": None}
+        return batch, ((min(times), max(times)) if times else None)
+    return None, None
 
 
-def _fresh_rows(ctx: RunContext, batch: DataFrame, window: tuple[datetime, datetime] | None,
+def _fresh_rows(ctx: RunContext, batch: DataFrame, window: tuple | None,
                 batch_id: str, ingested_at: datetime) -> DataFrame:
-    """The batch minus readings already in `telemetry_raw` (and minus repeats inside the batch)."""
+    """The batch minus readings already in `telemetry_raw` and minus repeats inside the batch."""
     from pyspark.sql import functions as F
 
-    from altaviz.transforms.bronze import first_received_per_event, with_lineage
+    from altaviz.transforms.bronze import new_readings, with_lineage
 
-    unique = batch.transform(first_received_per_event())
+    existing = None
     if ctx.lakehouse.exists(TELEMETRY_RAW):
         # A reading's id covers its timestamp, so only stored rows inside the batch's time window can match.
         in_window = F.col("timestamp").isNull()
         if window is not None:
             in_window = in_window | F.col("timestamp").between(F.lit(window[0]), F.lit(window[1]))
         existing = ctx.lakehouse.read(TELEMETRY_RAW).where(in_window).select("event_id")
-        unique = unique.join(existing, "event_id", "left_anti")
-    return unique.transform(with_lineage(batch_id, ingested_at))
+    return batch.transform(new_readings(existing)).transform(with_lineage(batch_id, ingested_at))
+
+
+def _landed_per_file(ctx: RunContext, batch_id: str, ingested_at: datetime) -> dict[str, int]:
+    """Rows this batch added, per source file, read back from the table (cheaper than counting twice)."""
+    from pyspark.sql import functions as F
+
+    rows = (ctx.lakehouse.read(TELEMETRY_RAW)
+            .where((F.col("ingestion_date") == F.lit(ingested_at.date())) & (F.col("batch_id") == batch_id))
+            .groupBy("source_file").agg(F.count(F.lit(1)).alias("n")).collect())
+    return {r.source_file: r.n for r in rows}
 
 
 def _record(ctx: RunContext, outcomes: list[FileOutcome], batch_id: str, ingested_at: datetime) -> None:
@@ -204,49 +154,50 @@ def _set_aside(ctx: RunContext, outcomes: list[FileOutcome], landing: str | None
             o.set_aside_to = target
 
 
+def _open_all(ctx: RunContext, candidates: list[FileInfo]) -> tuple[list[FileOutcome], list[OpenedFile]]:
+    """Skip files landed before, and check the rest against the contract."""
+    done = _landed_before(ctx)
+    outcomes: list[FileOutcome] = []
+    to_open: list[FileInfo] = []
+    for info in candidates:
+        if (info.path, info.size, info.modified_at) in done:
+            outcomes.append(FileOutcome(info, LANDING_FORMATS.get(Path(info.path).suffix.lower()), SKIPPED,
+                                        "already landed (same size and modification time)"))
+        else:
+            to_open.append(info)
+    local = ctx.paths.is_local or all(not f.path.startswith(("abfss:", "abfs:")) for f in to_open)
+    # Checking a file is mostly waiting on a footer or a JVM round trip; a few threads overlap them.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda info: probe(ctx.spark, info, local=local), to_open))
+    outcomes.extend(outcome for _, outcome in results)
+    return outcomes, [f for f, _ in results if f is not None]
+
+
 def run(ctx: RunContext, *, sources: Sequence[str] | None = None) -> StageResult:
     """Ingest landing files (or the user's `sources`) into `lh_bronze_raw.telemetry_raw`.
 
     Re-ingesting a file or the same readings adds no rows; unreadable and off-contract files are
     recorded in `ingested_files` with a reason and set aside while the rest of the batch lands.
     """
-    from pyspark.sql import functions as F
-
     started = time.perf_counter()
     ingested_at = ctx.clock().astimezone(UTC)
     batch_id = f"{ingested_at:%Y%m%dT%H%M%SZ}-{ctx.run_id}"
     candidates, landing = _candidates(ctx, sources)
-    done = _landed_before(ctx)
     ctx.progress(f"bronze: {len(candidates)} file(s) found")
-
-    outcomes: list[FileOutcome] = []
-    frames: list[tuple[int, DataFrame, FileOutcome]] = []
-    for rank, info in enumerate(candidates):
-        if (info.path, info.size, info.modified_at) in done:
-            outcomes.append(FileOutcome(info, LANDING_FORMATS.get(Path(info.path).suffix.lower()), SKIPPED,
-                                        "already landed (same size and modification time)"))
-            continue
-        df, outcome = _open(ctx.spark, info)
-        outcomes.append(outcome)
-        if df is not None:
-            frames.append((rank, df, outcome))
-        if (rank + 1) % 25 == 0:
-            ctx.progress(f"bronze: opened {rank + 1}/{len(candidates)} file(s)")
+    outcomes, opened = _open_all(ctx, candidates)
+    ctx.progress(f"bronze: {len(opened)} new file(s) match the contract, "
+                 f"{sum(o.status == REJECTED for o in outcomes)} do not")
 
     version = None
-    batch, meta = _materialise(ctx, frames)
+    batch, window = _scan(ctx, opened)
     if batch is not None:
-        ctx.progress(f"bronze: read {sum(o.rows_read for o in outcomes):,} reading(s); removing ones already landed")
-        fresh = _fresh_rows(ctx, batch, meta["window"], batch_id, ingested_at).persist()
-        per_file = {r.source_file: r.n for r in fresh.groupBy("source_file").agg(F.count(F.lit(1)).alias("n")).collect()}
+        ctx.progress(f"bronze: read {sum(o.rows_read for o in outcomes):,} reading(s); writing the new ones")
+        fresh = _fresh_rows(ctx, batch, window, batch_id, ingested_at)
+        version = ctx.lakehouse.write(TELEMETRY_RAW, fresh, mode="append", partition_by=["ingestion_date"])
+        per_file = _landed_per_file(ctx, batch_id, ingested_at)
         for o in outcomes:
             if o.status == LANDED:
                 o.rows_landed = per_file.get(o.info.path, 0)
-        if per_file or not ctx.lakehouse.exists(TELEMETRY_RAW):
-            ctx.progress(f"bronze: writing {sum(per_file.values()):,} new reading(s)")
-            version = ctx.lakehouse.write(TELEMETRY_RAW, fresh, mode="append", partition_by=["ingestion_date"])
-        fresh.unpersist()
-        batch.unpersist()
 
     _set_aside(ctx, outcomes, landing)
     _record(ctx, outcomes, batch_id, ingested_at)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,22 +60,25 @@ def check_contract(schema: T.StructType) -> ContractCheck:
     return ContractCheck(missing, tuple(wrong), extra)
 
 
-def _parsed_and_unparsed(name: str, dtype: T.DataType, target: str) -> tuple[Column, Column]:
-    """The typed value of a column and, when text failed to parse, the text as received (else null)."""
+def _parsed_and_unparsed(name: str, dtype: T.DataType, target: str) -> tuple[Column, Column | None]:
+    """The typed value of a column and, for text sources, the text when it failed to parse (else null)."""
     source = F.col(f"`{name}`")
     if not isinstance(dtype, T.StringType):
-        return source.cast(target), F.lit(None).cast("string")
+        return source.cast(target), None
     text = F.trim(source)
     parsed = text.try_cast(target)
     unparsed = F.when(parsed.isNull() & (F.length(text) > 0), source)
     return parsed, unparsed
 
 
-def to_contract(source_file: str, file_rank: int) -> Callable[[DataFrame], DataFrame]:
-    """Map a landing file's DataFrame onto the Bronze columns in one select.
+def to_contract(source_files: Mapping[str, tuple[str, int]], *, row_index: bool
+                ) -> Callable[[DataFrame], DataFrame]:
+    """Map a scan of landing files onto the Bronze columns in one select.
 
-    Values that do not parse become null and are kept verbatim in `unparsed_values`; `source_offset`
-    preserves the order rows were read in (unique within the file, not necessarily contiguous).
+    `source_files` maps each file's `_metadata.file_path` to (path recorded as `source_file`, rank in
+    the batch). Values that do not parse become null and are kept verbatim in `unparsed_values`.
+    `source_offset` is the row's index in its file when the format has one (Parquet), else an id that
+    preserves the read order.
     """
 
     def transform(df: DataFrame) -> DataFrame:
@@ -85,61 +88,107 @@ def to_contract(source_file: str, file_rank: int) -> Callable[[DataFrame], DataF
         for name in ("timestamp", *SENSOR_COLUMNS):
             parsed, raw = _parsed_and_unparsed(name, fields[name], "timestamp" if name == "timestamp" else "double")
             typed[name] = parsed
-            unparsed.append((name, raw))
+            if raw is not None:
+                unparsed.append((name, raw))
         if CORRUPT_RECORD in fields:
             unparsed.append((CORRUPT_RECORD, F.col(CORRUPT_RECORD).cast("string")))
-        entries = F.filter(
-            F.array(*[F.struct(F.lit(n).alias("key"), c.alias("value")) for n, c in unparsed]),
-            lambda e: e["value"].isNotNull(),
-        )
+        unparsed_json = F.lit(None).cast("string")
+        if unparsed:  # typed sources (Parquet) skip this per-row work entirely
+            entries = F.filter(
+                F.array(*[F.struct(F.lit(n).alias("key"), c.alias("value")) for n, c in unparsed]),
+                lambda e: e["value"].isNotNull(),
+            )
+            unparsed_json = F.when(F.size(entries) > 0, F.to_json(F.map_from_entries(entries)))
         optional = {n: (F.col(n).cast("string") if n in fields else F.lit(None).cast("string"))
                     for n in OPTIONAL_COLUMNS}
+        uri = F.col("_metadata.file_path")
+        paths = F.create_map(*[F.lit(v) for key, (path, _) in source_files.items() for v in (key, path)])
+        ranks = F.create_map(*[F.lit(v) for key, (_, rank) in source_files.items() for v in (key, rank)])
         return df.select(
             F.col("compressor_id").cast("string").alias("compressor_id"),
             typed["timestamp"].alias("timestamp"),
             *[typed[n].alias(n) for n in SENSOR_COLUMNS],
             *[optional[n].alias(n) for n in OPTIONAL_COLUMNS],
-            F.when(F.size(entries) > 0, F.to_json(F.map_from_entries(entries))).alias("unparsed_values"),
-            F.lit(source_file).alias("source_file"),
-            F.monotonically_increasing_id().alias("source_offset"),
-            F.lit(file_rank).alias("_file_rank"),
+            unparsed_json.alias("unparsed_values"),
+            F.coalesce(F.element_at(paths, uri), uri).alias("source_file"),
+            (F.col("_metadata.row_index") if row_index else F.monotonically_increasing_id()).alias("source_offset"),
+            F.coalesce(F.element_at(ranks, uri), F.lit(0)).cast("int").alias("_file_rank"),
         )
 
     return transform
 
 
-def event_id() -> Column:
-    """A deterministic 128-bit id of a reading's content: unit, time, values and any unparsed text.
-
-    Two xxhash64 digests (one salted) over the typed values plus a null mask, so the same reading
-    received as Parquet, CSV or JSON gets the same id, and nulls in different places never collide.
-    """
+def _content_hashes() -> tuple[Column, Column]:
+    """Two xxhash64 digests (one salted) of unit, time, values, unparsed text and a null mask."""
     hashed = ["compressor_id", "timestamp", *SENSOR_COLUMNS]
     null_mask = sum((F.when(F.col(c).isNull(), 1 << i).otherwise(0) for i, c in enumerate(hashed)), F.lit(0))
     parts = [*[F.col(c) for c in hashed], F.coalesce(F.col("unparsed_values"), F.lit("")), null_mask]
-    return F.format_string("%016x%016x", F.xxhash64(*parts), F.xxhash64(F.lit(_EVENT_ID_SALT), *parts))
+    return F.xxhash64(*parts), F.xxhash64(F.lit(_EVENT_ID_SALT), *parts)
 
 
-def first_received_per_event() -> Callable[[DataFrame], DataFrame]:
-    """Collapse readings with the same event id to the first received (earliest file, then offset)."""
+def event_hashes() -> list[Column]:
+    """The two halves of a reading's id as longs (`_h1`, `_h2`): cheap to shuffle and compare."""
+    h1, h2 = _content_hashes()
+    return [h1.alias("_h1"), h2.alias("_h2")]
 
-    def transform(df: DataFrame) -> DataFrame:
-        keyed = df.select(F.col("event_id"), F.struct(
-            F.col("_file_rank"), F.col("source_offset"),
-            *[F.col(c) for c in df.columns if c not in ("event_id", "_file_rank", "source_offset")],
-        ).alias("r"))
-        first = keyed.groupBy("event_id").agg(F.min("r").alias("r"))
-        return first.select("event_id", "r.*")
+
+def event_id_of(h1: Column, h2: Column) -> Column:
+    """The 32-hex-digit event id of two hash halves (hex() of a long is its two's-complement digits)."""
+    return F.lower(F.concat(F.lpad(F.hex(h1), 16, "0"), F.lpad(F.hex(h2), 16, "0")))
+
+
+def event_id() -> Column:
+    """A deterministic 128-bit id of a reading's content: unit, time, values and any unparsed text.
+
+    The same reading received as Parquet, CSV or JSON gets the same id, and nulls in different places
+    never collide (a null mask is hashed too).
+    """
+    return event_id_of(*_content_hashes())
+
+
+def _hash_halves(event_id_column: Column) -> tuple[Column, Column]:
+    """Back from a stored 32-digit id to its two signed 64-bit halves."""
+    return (F.conv(F.substring(event_id_column, 1, 16), 16, -10).cast("long"),
+            F.conv(F.substring(event_id_column, 17, 16), 16, -10).cast("long"))
+
+
+def new_readings(existing_ids: DataFrame | None) -> Callable[[DataFrame], DataFrame]:
+    """Keep each reading once: drop ids already stored and all but the first received copy in the batch.
+
+    Only the id halves and arrival order are shuffled, not whole rows: the few ids that repeat or are
+    already stored are found by one aggregate, then removed with a broadcast join.
+    """
+
+    def transform(batch: DataFrame) -> DataFrame:
+        # Arrival order as one long (file rank in the high bits) keeps the aggregate a fast hash aggregate.
+        order = F.shiftleft(F.col("_file_rank").cast("long"), 40) + F.col("source_offset")
+        ids = batch.select("_h1", "_h2", order.alias("received"), F.lit(False).alias("stored"))
+        if existing_ids is not None:
+            h1, h2 = _hash_halves(F.col("event_id"))
+            ids = ids.unionByName(existing_ids.select(
+                h1.alias("_h1"), h2.alias("_h2"), F.lit(None).cast("long").alias("received"),
+                F.lit(True).alias("stored")))
+        drop = (ids.groupBy("_h1", "_h2")
+                .agg(F.count(F.lit(1)).alias("copies"), F.max("stored").alias("stored"),
+                     F.min("received").alias("first_received"))
+                .where(F.col("stored") | (F.col("copies") > 1))
+                .select("_h1", "_h2", "stored", "first_received"))
+        # Broadcast: normally a handful of ids; even a whole re-sent day is ~40 MB of longs, and it
+        # spares shuffling every full row of the batch.
+        joined = batch.join(F.broadcast(drop), ["_h1", "_h2"], "left")
+        keep = F.col("stored").isNull() | (~F.col("stored") & (order == F.col("first_received")))
+        return joined.where(keep).select(*batch.columns)
 
     return transform
 
 
 def with_lineage(batch_id: str, ingested_at: datetime) -> Callable[[DataFrame], DataFrame]:
-    """Add batch id, ingestion time and date, and order columns as `telemetry_raw` declares them."""
+    """Add the event id, batch id, ingestion time and date; order columns as `telemetry_raw` declares them."""
 
     def transform(df: DataFrame) -> DataFrame:
         at = F.lit(ingested_at).cast("timestamp")
-        extra = {"batch_id": F.lit(batch_id), "ingested_at": at, "ingestion_date": F.to_date(at)}
+        extra = {"batch_id": F.lit(batch_id), "ingested_at": at, "ingestion_date": F.to_date(at),
+                 "event_id": event_id_of(F.col("_h1"), F.col("_h2"))}
         schema = telemetry_raw_schema()
         return df.select(*[
             (extra[f.name] if f.name in extra else F.col(f.name)).cast(f.dataType).alias(f.name)
