@@ -103,6 +103,8 @@ def probe(spark: SparkSession, info: FileInfo, *, local: bool) -> tuple[OpenedFi
             schema = _spark_reader(spark, file_format).load(info.path).schema
     except Exception as exc:  # pyarrow, csv and Spark raise many types for unreadable files
         return None, FileOutcome(info, file_format, REJECTED, f"unreadable {file_format} file: {first_line(exc)}")
+    if file_format == "json" and schema.fieldNames() == ["_corrupt_record"]:
+        return None, FileOutcome(info, file_format, REJECTED, "unreadable json file: no line is a JSON object")
     check = check_contract(schema)
     if not check.ok:
         return None, FileOutcome(info, file_format, REJECTED, check.reason(), check.extra)
