@@ -213,8 +213,9 @@ def bench(
         table.add_column(column, justify="left" if column == "stage" else "right")
     for s in report["stages"]:
         limit = s.get("limit_seconds")
+        verdict = "-" if limit is None else ("yes" if s["within_limit"] else "NO")
         table.add_row(s["stage"], f"{s['rows']:,}", f"{s['seconds_median']:.2f}", f"{s['rows_per_second']:,.0f}",
-                      "-" if limit is None else f"{limit:.1f}", "-" if limit is None else ("yes" if s["within_limit"] else "NO"),
+                      "-" if limit is None else f"{limit:.1f}", verdict,
                       f"{s['peak_python_mb']:,.0f}", f"{s['peak_jvm_mb']:,.0f}")
     out.print(table)
 

@@ -93,3 +93,9 @@ def ingested_files_schema() -> StructType:
         StructField("ingested_at", TimestampType(), False),
         StructField("ingestion_date", DateType(), False),
     ])
+
+
+def is_naive_timestamp(dtype: object) -> bool:
+    """True for Spark's timestamp without time zone: accepted on input, converted to UTC, never stored."""
+    type_name = getattr(dtype, "typeName", None)
+    return callable(type_name) and type_name() == "timestamp_ntz"

@@ -1,4 +1,4 @@
-"""The `Lakehouse` door: path resolution by TableRef, back-end selection, and a merge builder that waits for execute()."""
+"""The `Lakehouse` door: paths by TableRef, back-end selection, and a merge builder that waits for execute()."""
 
 from __future__ import annotations
 

@@ -194,3 +194,16 @@ def test_source_file_is_the_plain_path_even_with_odd_characters(ctx, tmp_path):
     assert result.rows_out == 2
     files = {r.source_file for r in ctx.lakehouse.read(bronze.TELEMETRY_RAW).select("source_file").collect()}
     assert files == {str(path.resolve())}
+
+
+def test_naive_parquet_timestamps_are_read_as_utc(ctx, tmp_path):
+    """A Parquet file whose timestamps carry no zone lands with those wall times taken as UTC."""
+    path = tmp_path / "user" / "naive.parquet"
+    path.parent.mkdir(parents=True)
+    schema = pa.schema([("compressor_id", pa.string()), ("timestamp", pa.timestamp("us")),
+                        *[(c, pa.float64()) for c in SENSOR_COLUMNS]])
+    row = {"compressor_id": "C1", "timestamp": datetime(2026, 11, 20, 6, 30), **{c: 1.0 for c in SENSOR_COLUMNS}}
+    pq.write_table(pa.Table.from_pylist([row], schema), path)
+    assert bronze.run(ctx, sources=[str(path)]).rows_out == 1
+    stored = ctx.lakehouse.read(bronze.TELEMETRY_RAW).first().timestamp
+    assert stored.replace(tzinfo=None) == datetime(2026, 11, 20, 6, 30)

@@ -36,7 +36,7 @@ class DeltaBackend(ABC):
     """One way of reading and writing Delta tables from Spark DataFrames.
 
     Paths are table folders produced by `LakehousePaths.table_path`. Timestamps are stored as UTC
-    `TIMESTAMP` (never `TIMESTAMP_NTZ`).
+    `TIMESTAMP` (never the time-zone-less timestamp type).
     """
 
     name: str

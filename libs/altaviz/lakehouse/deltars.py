@@ -1,4 +1,4 @@
-"""Delta tables through delta-rs (`deltalake`): Spark hands it Arrow to write and reads back its active Parquet files."""
+"""Delta tables through delta-rs (`deltalake`): Spark hands it Arrow to write and reads its active Parquet files."""
 
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ class TableRef:
             return cls(parts[0], parts[1])
         if len(parts) == 3:
             return cls(parts[0], parts[2], parts[1])
-        raise ConfigError(f"invalid table name {name!r}: expected <lakehouse>.<table>, e.g. lh_bronze_raw.telemetry_raw")
+        raise ConfigError(
+            f"invalid table name {name!r}: expected <lakehouse>.<table>, e.g. lh_bronze_raw.telemetry_raw")
 
     def __str__(self) -> str:
         return f"{self.lakehouse}.{self.table}"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from altaviz.errors import LakehouseError
 from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode
+from altaviz.schemas import is_naive_timestamp
 
 if TYPE_CHECKING:
     from delta.tables import DeltaTable
@@ -59,10 +60,10 @@ def _spark_errors(action: str, path: str) -> Iterator[None]:
 
 
 def _without_ntz(dtype: DataType) -> DataType:
-    """`dtype` with every TIMESTAMP_NTZ (nested too) replaced by TIMESTAMP."""
+    """`dtype` with every time-zone-less timestamp (nested too) replaced by TIMESTAMP."""
     from pyspark.sql import types as T
 
-    if isinstance(dtype, T.TimestampNTZType):
+    if is_naive_timestamp(dtype):
         return T.TimestampType()
     if isinstance(dtype, T.StructType):
         return T.StructType([T.StructField(f.name, _without_ntz(f.dataType), f.nullable, f.metadata)
@@ -75,7 +76,7 @@ def _without_ntz(dtype: DataType) -> DataType:
 
 
 def utc_timestamps(df: DataFrame) -> DataFrame:
-    """Cast TIMESTAMP_NTZ columns to TIMESTAMP so Delta records `timestamp`, never `timestamp_ntz`.
+    """Cast time-zone-less timestamp columns to TIMESTAMP so Delta records `timestamp` only.
 
     Naive values are read in the session time zone, which altaviz sessions set to UTC.
 
@@ -83,7 +84,7 @@ def utc_timestamps(df: DataFrame) -> DataFrame:
         df: any DataFrame.
 
     Returns:
-        `df` unchanged when it holds no TIMESTAMP_NTZ, else one `select` casting those columns.
+        `df` unchanged when it holds no time-zone-less timestamp, else one `select` casting those columns.
     """
     from pyspark.sql import functions as F
 

@@ -1,4 +1,4 @@
-"""The local stand-in for the SQL analytics endpoint: DuckDB over the lakehouse's Delta tables as `<lakehouse>.<table>`."""
+"""The local stand-in for the SQL analytics endpoint: DuckDB over local Delta tables as `<lakehouse>.<table>`."""
 
 from __future__ import annotations
 
@@ -142,7 +142,8 @@ def query(paths: LocalLakehousePaths, sql: str) -> pa.Table:
             return pa.table({})
         return _arrow_result(relation)
     except duckdb.CatalogException as exc:
-        available = ", ".join(_sql_name(ref) for ref in list_tables(paths)) or f"none (no Delta tables under {paths.root})"
+        available = (", ".join(_sql_name(ref) for ref in list_tables(paths))
+                     or f"none (no Delta tables under {paths.root})")
         unknown = _unknown_tables(sql, list_tables(paths))
         subject = f"no such table: {', '.join(unknown)}" if unknown else str(exc).splitlines()[0].rstrip("!.")
         raise LakehouseError(f"{subject}. Available tables: {available}") from exc

@@ -10,12 +10,18 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from altaviz.schemas import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, SENSOR_COLUMNS, telemetry_raw_schema
+from altaviz.schemas import (
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    SENSOR_COLUMNS,
+    is_naive_timestamp,
+    telemetry_raw_schema,
+)
 
 CORRUPT_RECORD = "_corrupt_record"
 _EVENT_ID_SALT = "altaviz:telemetry-event:v1"
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
-_TIMESTAMPS = (T.TimestampType, T.TimestampNTZType, T.DateType)
+_TIMESTAMPS = (T.TimestampType, T.DateType)
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ def check_contract(schema: T.StructType) -> ContractCheck:
         if dtype is None:
             continue
         allowed = _TIMESTAMPS if name == "timestamp" else _NUMERIC
-        if not isinstance(dtype, (*allowed, T.StringType)):
+        if not isinstance(dtype, (*allowed, T.StringType)) and not (name == "timestamp" and is_naive_timestamp(dtype)):
             wrong.append(f"{name} is {dtype.simpleString()}")
     for name in ("compressor_id", *OPTIONAL_COLUMNS):
         dtype = fields.get(name)
