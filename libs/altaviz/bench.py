@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Any
 
 #: Seconds allowed per full fleet-day (4,700 units x 288 readings); scaled up for larger runs.
@@ -70,6 +71,14 @@ def _summary(stage: str, rows: int, seconds: list[float], peaks: list[dict[str, 
     }
 
 
+def _simulated_rows(simulate: Callable[..., Any], paths: Any, compressors: int, days: int, seed: int) -> int:
+    return simulate(paths, compressors=compressors, days=days, start=BENCH_START, seed=seed).readings
+
+
+def _bronze_rows(bronze: Any, ctx: Any, field: str) -> int:
+    return getattr(bronze.run(ctx), field)
+
+
 def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
               progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Simulate and ingest `repeat` times into fresh temporary lakehouses; return per-stage medians.
@@ -102,11 +111,10 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="altaviz-bench-") as root:
             paths = LocalLakehousePaths(root)
-            timed("simulate", lambda: simulate(paths, compressors=compressors, days=days,
-                                               start=BENCH_START, seed=seed).readings)
             ctx = RunContext.create(spark, paths)
-            timed("bronze", lambda: bronze.run(ctx).rows_in)
-            timed("bronze_rerun", lambda: bronze.run(ctx).rows_out)
+            timed("simulate", partial(_simulated_rows, simulate, paths, compressors, days, seed))
+            timed("bronze", partial(_bronze_rows, bronze, ctx, "rows_in"))
+            timed("bronze_rerun", partial(_bronze_rows, bronze, ctx, "rows_out"))
     units = compressors * days
     return {
         "compressors": compressors,

@@ -9,7 +9,7 @@ import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
@@ -17,6 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from altaviz.errors import AltavizError, UsageError
+
+if TYPE_CHECKING:
+    from altaviz.stages import StageResult
 
 app = typer.Typer(
     name="altaviz",
@@ -67,7 +70,7 @@ def _parse_date(value: str | None) -> date | None:
         raise UsageError(f"--start must be a date like 2026-11-20 (got {value!r})") from exc
 
 
-def _print_report(result) -> None:  # noqa: ANN001 - StageResult
+def _print_report(result: StageResult) -> None:
     d = result.details
     out.print(f"{result.stage}: {d['files_landed']} file(s) landed, {d['files_skipped']} already landed, "
               f"{len(d['files_rejected'])} set aside; {d['rows_read']:,} reading(s) read, "

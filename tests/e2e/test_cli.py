@@ -17,7 +17,7 @@ ALTAVIZ = [sys.executable, "-m", "altaviz.cli"]
 
 def _altaviz(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ALTAVIZ_LAKEHOUSE_ROOT": str(root), "ALTAVIZ_DRIVER_MEMORY": "2g"}
-    return subprocess.run([*ALTAVIZ, *args], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run([*ALTAVIZ, *args], capture_output=True, text=True, check=False, env=env, timeout=600)
 
 
 @pytest.mark.slow
@@ -103,3 +103,17 @@ def test_ingest_reports_set_aside_files_and_lands_the_rest(spark, tmp_path, caps
     assert main(["sql", "select count(*) as n from lh_bronze_raw.telemetry_raw", "--format", "csv",
                  "--lakehouse-root", str(root)]) == 0
     assert capsys.readouterr().out.split() == ["n", "2"]
+
+
+def test_bench_json_reports_median_throughput_and_memory_per_stage(spark, capsys):
+    """`altaviz bench --json` times simulate, Bronze and a Bronze re-run with medians, rows/s and peaks."""
+    assert main(["bench", "--compressors", "20", "--days", "1", "--repeat", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    stages = {s["stage"]: s for s in report["stages"]}
+    assert set(stages) == {"simulate", "bronze", "bronze_rerun"}
+    assert stages["simulate"]["rows"] == stages["bronze"]["rows"] > 20 * 250
+    assert stages["bronze_rerun"]["rows"] == 0  # nothing new the second time
+    for s in stages.values():
+        assert len(s["seconds"]) == 2 and min(s["seconds"]) <= s["seconds_median"] <= max(s["seconds"])
+        assert s["peak_python_mb"] > 0 and s["peak_jvm_mb"] > 0
+    assert stages["simulate"]["limit_seconds"] == 5.0 and stages["bronze"]["limit_seconds"] == 30.0

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from altaviz.errors import LakehouseError
 
@@ -84,7 +84,7 @@ class HadoopFileStore(FileStore):
         self._jvm = spark._jvm  # type: ignore[attr-defined]
         self._conf = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
 
-    def _fs(self, path: str):  # noqa: ANN202 - py4j object
+    def _fs(self, path: str) -> tuple[Any, Any]:
         jpath = self._jvm.org.apache.hadoop.fs.Path(path)
         return jpath, jpath.getFileSystem(self._conf)
 

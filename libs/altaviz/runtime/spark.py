@@ -79,7 +79,7 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
                    .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG))
     try:
         spark = builder.getOrCreate()
-    except Exception as exc:  # the JVM failed to start: say so in one line
+    except Exception as exc:
         raise EnvironmentSetupError(f"could not start Spark: {str(exc).splitlines()[0]}") from exc
     # Spark logs every task failure with a stack trace; altaviz reports failures itself, in one line.
     spark.sparkContext.setLogLevel(os.environ.get("ALTAVIZ_SPARK_LOG_LEVEL", "OFF"))
@@ -88,8 +88,10 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
 
 def has_spark_delta(spark: SparkSession) -> bool:
     """True when the session can use Delta natively (jars on the classpath and the extension configured)."""
+    from py4j.protocol import Py4JError
+
     try:
         spark._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")  # type: ignore[union-attr]
-    except Exception:
+    except Py4JError:  # ClassNotFoundException arrives as a Py4JJavaError
         return False
     return DELTA_EXTENSION in (spark.conf.get("spark.sql.extensions", "") or "")

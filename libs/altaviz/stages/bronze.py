@@ -83,17 +83,17 @@ def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, 
             stats = (batch.groupBy("_file_rank")
                      .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"))
                      .collect())
-        except Exception as exc:
+        except Exception:
             survivors = []
             for f in opened:
                 try:
                     _batch(ctx, [f]).count()
                     survivors.append(f)
-                except Exception as file_exc:
+                except Exception as file_exc:  # noqa: BLE001 - any read failure sets this file aside
                     f.outcome.status = REJECTED
                     f.outcome.reason = f"unreadable {f.outcome.file_format} file: {first_line(file_exc)}"
             if len(survivors) == len(opened):
-                raise exc  # not a bad file: a real failure the user must see
+                raise  # not a bad file: a real failure the user must see
             opened = survivors
             continue
         by_rank = {r._file_rank: r.n for r in stats}

@@ -14,7 +14,7 @@ from altaviz.lakehouse.files import FileInfo
 from altaviz.schemas import LANDING_FORMATS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameReader, SparkSession
     from pyspark.sql.types import StructType
 
 LANDED, REJECTED, SKIPPED = "landed", "rejected", "skipped"
@@ -54,7 +54,7 @@ def first_line(exc: BaseException) -> str:
     return _JAVA_EXCEPTION_PREFIX.sub("", chosen)[:300]
 
 
-def _spark_reader(spark: SparkSession, file_format: str, schema: StructType | None = None):  # noqa: ANN202
+def _spark_reader(spark: SparkSession, file_format: str, schema: StructType | None = None) -> DataFrameReader:
     reader = spark.read.option("mode", "PERMISSIVE")
     if schema is not None:
         reader = reader.schema(schema)
@@ -101,7 +101,7 @@ def probe(spark: SparkSession, info: FileInfo, *, local: bool) -> tuple[OpenedFi
         schema = _local_schema(info.path, file_format) if local else None
         if schema is None:
             schema = _spark_reader(spark, file_format).load(info.path).schema
-    except Exception as exc:  # pyarrow, csv and Spark raise many types for unreadable files
+    except Exception as exc:  # noqa: BLE001 - pyarrow, csv and Spark raise many types for unreadable files
         return None, FileOutcome(info, file_format, REJECTED, f"unreadable {file_format} file: {first_line(exc)}")
     if file_format == "json" and schema.fieldNames() == ["_corrupt_record"]:
         return None, FileOutcome(info, file_format, REJECTED, "unreadable json file: no line is a JSON object")
