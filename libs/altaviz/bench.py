@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import time
+import time as clock
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
 #: Seconds allowed per full fleet-day (4,700 units x 288 readings); scaled up for larger runs.
-LIMITS_PER_FLEET_DAY: dict[str, float] = {"simulate": 5.0, "bronze": 30.0}
+LIMITS_PER_FLEET_DAY: dict[str, float] = {"simulate": 5.0, "bronze": 30.0, "bronze_to_silver": 60.0}
 FLEET_DAY_UNITS = 4700
 BENCH_START = date(2026, 1, 5)
 
@@ -79,32 +79,38 @@ def _bronze_rows(bronze: Any, ctx: Any, field: str) -> int:
     return getattr(bronze.run(ctx), field)
 
 
+def _silver_rows(silver: Any, ctx: Any, as_of: datetime) -> int:
+    return silver.run(ctx, as_of=as_of).rows_in
+
+
 def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
               progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Simulate and ingest `repeat` times into fresh temporary lakehouses; return per-stage medians.
 
-    Stages timed: `simulate` (generate and land Parquet), `bronze` (first ingest of those files) and
-    `bronze_rerun` (the same landing zone again: what an idempotent re-run costs).
+    Stages timed: `simulate` (generate and land Parquet), `bronze` (first ingest of those files),
+    `silver` (validate that Bronze window), `bronze_to_silver` (the two together) and `bronze_rerun`
+    (the same landing zone again: what an idempotent re-run costs).
     """
     from altaviz.lakehouse.paths import LocalLakehousePaths
     from altaviz.runtime.context import RunContext
     from altaviz.runtime.spark import get_spark
     from altaviz.simulator import simulate
-    from altaviz.stages import bronze
+    from altaviz.stages import bronze, silver
 
-    started = time.perf_counter()
+    started = clock.perf_counter()
     spark = get_spark("altaviz-bench")
-    spark_startup = time.perf_counter() - started
+    spark_startup = clock.perf_counter() - started
     memory = _PeakMemory(_jvm_pid(spark))
-    timings: dict[str, list[float]] = {"simulate": [], "bronze": [], "bronze_rerun": []}
+    timings: dict[str, list[float]] = {"simulate": [], "bronze": [], "silver": [], "bronze_to_silver": [],
+                                       "bronze_rerun": []}
     peaks: dict[str, list[dict[str, float]]] = {k: [] for k in timings}
     rows: dict[str, int] = {}
 
     def timed(stage: str, action: Callable[[], int]) -> None:
         memory.reset()
-        t0 = time.perf_counter()
+        t0 = clock.perf_counter()
         rows[stage] = action()
-        timings[stage].append(time.perf_counter() - t0)
+        timings[stage].append(clock.perf_counter() - t0)
         peaks[stage].append(memory.read_mb())
         progress(f"bench: {stage} run {len(timings[stage])}/{repeat}: {timings[stage][-1]:.2f}s")
 
@@ -114,6 +120,12 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
             ctx = RunContext.create(spark, paths)
             timed("simulate", partial(_simulated_rows, simulate, paths, compressors, days, seed))
             timed("bronze", partial(_bronze_rows, bronze, ctx, "rows_in"))
+            as_of = datetime.combine(BENCH_START + timedelta(days=days), time(0), UTC)
+            timed("silver", partial(_silver_rows, silver, ctx, as_of))
+            timings["bronze_to_silver"].append(timings["bronze"][-1] + timings["silver"][-1])
+            peaks["bronze_to_silver"].append({k: max(peaks["bronze"][-1][k], peaks["silver"][-1][k])
+                                              for k in peaks["bronze"][-1]})
+            rows["bronze_to_silver"] = rows["bronze"]
             timed("bronze_rerun", partial(_bronze_rows, bronze, ctx, "rows_out"))
     units = compressors * days
     return {

@@ -7,7 +7,7 @@ import io
 import json
 import os
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -70,6 +70,16 @@ def _parse_date(value: str | None) -> date | None:
         raise UsageError(f"--start must be a date like 2026-11-20 (got {value!r})") from exc
 
 
+def _parse_timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"--as-of must be an ISO 8601 time like 2026-11-21T06:00:00Z (got {value!r})") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _print_report(result: StageResult) -> None:
     d = result.details
     out.print(f"{result.stage}: {d['files_landed']} file(s) landed, {d['files_skipped']} already landed, "
@@ -125,11 +135,34 @@ def ingest(
         raise typer.Exit(1)
 
 
+def _print_silver(result: StageResult) -> None:
+    d = result.details
+    if d.get("message"):
+        out.print(f"silver: {d['message']} ({result.seconds:.1f}s)", highlight=False)
+        return
+    reasons = ", ".join(f"{k} {v:,}" for k, v in d["reject_reasons"].items()) or "none"
+    out.print(f"silver: {d['raw_rows']:,} reading(s) in = {d['clean_rows']:,} clean + {d['rejected_rows']:,} "
+              f"rejected + {d['duplicate_rows']:,} duplicate(s) ({'balanced' if d['balanced'] else 'NOT balanced'}); "
+              f"rejected by reason: {reasons} ({result.seconds:.1f}s)", highlight=False)
+    from altaviz.quality import CheckResult, format_report
+
+    out.print("quality checks:", highlight=False)
+    for line in format_report([CheckResult(**r) for r in d["quality"]]):
+        out.print(f"  {line}", highlight=False, markup=False)
+
+
 @app.command()
-def run(lakehouse_root: RootOption = None) -> None:
+def run(
+    lakehouse_root: RootOption = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="The run's as-of time (ISO 8601, UTC when no offset) for freshness; default: now.",
+        show_default=False)] = None,
+) -> None:
     """The main job: simulate a demo fleet if nothing has landed, then run every stage and summarise."""
     from altaviz.simulator import simulate as run_simulation
-    from altaviz.stages import bronze
+    from altaviz.stages import bronze, silver
+
+    run_as_of = _parse_timestamp(as_of)
 
     ctx = _context(lakehouse_root)
     landing = ctx.paths.files_path("lh_bronze_raw", ctx.settings.bronze.landing_dir)
@@ -143,12 +176,20 @@ def run(lakehouse_root: RootOption = None) -> None:
     result = bronze.run(ctx)
     _print_report(result)
     results.append((result.stage, result.rows_in, result.rows_out, result.seconds))
+    checked = silver.run(ctx, as_of=run_as_of)
+    _print_silver(checked)
+    results.append((checked.stage, checked.rows_in, checked.rows_out, checked.seconds))
     table = Table(title="altaviz run", show_lines=False)
     for column in ("stage", "rows in", "rows out", "seconds"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for stage, rows_in, rows_out, seconds in results:
         table.add_row(stage, f"{rows_in:,}", f"{rows_out:,}", f"{seconds:.1f}")
     out.print(table)
+    if checked.details.get("blocked"):
+        from altaviz.quality import QualityGateError
+
+        raise QualityGateError(f"quality gate failed, later stages stopped: {', '.join(checked.details['blocked'])} "
+                               "(see the quality checks above and lh_silver_cleaned.quality_checks)")
 
 
 def _render(table: Any, fmt: str) -> str:

@@ -99,3 +99,90 @@ def is_naive_timestamp(dtype: object) -> bool:
     """True for Spark's timestamp without time zone: accepted on input, converted to UTC, never stored."""
     type_name = getattr(dtype, "typeName", None)
     return callable(type_name) and type_name() == "timestamp_ntz"
+
+
+def telemetry_clean_schema() -> StructType:
+    """`lh_silver_cleaned.telemetry_clean`: one validated reading per (compressor_id, timestamp)."""
+    from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType, TimestampType
+
+    return StructType([
+        StructField("compressor_id", StringType(), False),
+        StructField("timestamp", TimestampType(), False),
+        *[StructField(name, DoubleType(), True) for name in SENSOR_COLUMNS],
+        StructField("model", StringType(), True),
+        StructField("station_id", StringType(), True),
+        StructField("basin", StringType(), True),
+        StructField("event_id", StringType(), False),
+        StructField("ingested_at", TimestampType(), False),
+        StructField("silver_run_id", StringType(), False),
+        StructField("processed_at", TimestampType(), False),
+        StructField("date", DateType(), False),
+    ])
+
+
+def telemetry_rejected_schema() -> StructType:
+    """`lh_silver_cleaned.telemetry_rejected`: every Bronze reading that did not reach clean, and why."""
+    from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+
+    return StructType([
+        StructField("event_id", StringType(), False),
+        StructField("compressor_id", StringType(), True),
+        StructField("timestamp", TimestampType(), True),
+        *[StructField(name, DoubleType(), True) for name in SENSOR_COLUMNS],
+        StructField("unparsed_values", StringType(), True),
+        StructField("reject_reason", StringType(), False),
+        StructField("reject_detail", StringType(), True),
+        StructField("source_file", StringType(), True),
+        StructField("source_offset", LongType(), True),
+        StructField("ingested_at", TimestampType(), True),
+        StructField("silver_run_id", StringType(), False),
+        StructField("rejected_at", TimestampType(), False),
+        StructField("rejected_date", DateType(), False),
+    ])
+
+
+def silver_runs_schema() -> StructType:
+    """`lh_silver_cleaned.silver_runs`: one row per Silver run, its Bronze window and its balanced books."""
+    from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
+
+    return StructType([
+        StructField("run_id", StringType(), False),
+        StructField("as_of", TimestampType(), False),
+        StructField("window_start", TimestampType(), True),
+        StructField("window_end", TimestampType(), True),
+        StructField("max_event_time", TimestampType(), True),
+        StructField("raw_rows", LongType(), False),
+        StructField("clean_rows", LongType(), False),
+        StructField("rejected_rows", LongType(), False),
+        StructField("duplicate_rows", LongType(), False),
+        StructField("balanced", BooleanType(), False),
+        StructField("quality_passed", BooleanType(), False),
+        StructField("finished_at", TimestampType(), False),
+    ])
+
+
+def quality_checks_schema() -> StructType:
+    """`quality_checks`: one row per Silver quality check result per run, partitioned by `check_date`."""
+    from pyspark.sql.types import (
+        BooleanType,
+        DateType,
+        DoubleType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    return StructType([
+        StructField("run_id", StringType(), False),
+        StructField("check_name", StringType(), False),
+        StructField("check", StringType(), False),
+        StructField("metric", DoubleType(), True),
+        StructField("threshold", DoubleType(), False),
+        StructField("comparison", StringType(), False),
+        StructField("passed", BooleanType(), False),
+        StructField("level", StringType(), False),
+        StructField("message", StringType(), False),
+        StructField("checked_at", TimestampType(), False),
+        StructField("check_date", DateType(), False),
+    ])

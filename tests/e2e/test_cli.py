@@ -26,7 +26,8 @@ def test_run_lands_a_demo_fleet_and_a_second_run_changes_nothing(tmp_path):
     root = tmp_path / "lh"
     first = _altaviz("run", root=root)
     assert first.returncode == 0, first.stderr
-    assert "bronze" in first.stdout and "simulate" in first.stdout
+    assert "bronze" in first.stdout and "simulate" in first.stdout and "quality checks:" in first.stdout
+    assert "(balanced)" in first.stdout
     count = "select count(*) as n from lh_bronze_raw.telemetry_raw"
     n1 = json.loads(_altaviz("sql", count, "--format", "json", root=root).stdout)[0]["n"]
     assert n1 > 0
@@ -48,9 +49,10 @@ def test_run_lands_a_demo_fleet_and_a_second_run_changes_nothing(tmp_path):
         (["bench", "--repeat", "0"], "--repeat must be a positive integer"),
         (["frobnicate"], "No such command 'frobnicate'"),
         (["sql"], "Missing argument 'QUERY'"),
+        (["run", "--as-of", "yesterday"], "--as-of must be an ISO 8601 time"),
     ],
     ids=["zero-compressors", "non-integer-days", "bad-date", "bad-format", "missing-file", "zero-repeat",
-         "unknown-command", "missing-query"],
+         "unknown-command", "missing-query", "bad-as-of"],
 )
 def test_bad_arguments_give_one_line_and_a_non_zero_exit(argv, message, capsys):
     """Bad input is one line on stderr naming the problem, never a traceback."""
@@ -106,14 +108,18 @@ def test_ingest_reports_set_aside_files_and_lands_the_rest(spark, tmp_path, caps
 
 
 def test_bench_json_reports_median_throughput_and_memory_per_stage(spark, capsys):
-    """`altaviz bench --json` times simulate, Bronze and a Bronze re-run with medians, rows/s and peaks."""
+    """`altaviz bench --json` times simulate, Bronze, Silver and a Bronze re-run: medians, rows/s and peaks."""
     assert main(["bench", "--compressors", "20", "--days", "1", "--repeat", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     stages = {s["stage"]: s for s in report["stages"]}
-    assert set(stages) == {"simulate", "bronze", "bronze_rerun"}
+    assert set(stages) == {"simulate", "bronze", "silver", "bronze_to_silver", "bronze_rerun"}
     assert stages["simulate"]["rows"] == stages["bronze"]["rows"] > 20 * 250
+    assert 0 < stages["silver"]["rows"] <= stages["bronze"]["rows"]
+    assert stages["bronze_to_silver"]["seconds"] == pytest.approx(
+        [b + s for b, s in zip(stages["bronze"]["seconds"], stages["silver"]["seconds"], strict=True)], abs=0.01)
     assert stages["bronze_rerun"]["rows"] == 0  # nothing new the second time
     for s in stages.values():
         assert len(s["seconds"]) == 2 and min(s["seconds"]) <= s["seconds_median"] <= max(s["seconds"])
         assert s["peak_python_mb"] > 0 and s["peak_jvm_mb"] > 0
     assert stages["simulate"]["limit_seconds"] == 5.0 and stages["bronze"]["limit_seconds"] == 30.0
+    assert stages["bronze_to_silver"]["limit_seconds"] == 60.0

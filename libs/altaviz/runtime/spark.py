@@ -71,6 +71,8 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.driver.memory", driver_memory or os.environ.get("ALTAVIZ_DRIVER_MEMORY", "6g"))
         .config("spark.sql.adaptive.enabled", "true")
+        # Cached stage inputs are short-lived; compressing them costs more time than the memory it saves.
+        .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
     )
     jars = os.environ.get(JARS_ENV_VAR)
     if jars:

@@ -1,0 +1,119 @@
+"""Quality check declarations from config/quality.yaml: frozen, strict, validated against the check registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from altaviz.config import build_strict, config_file, load_yaml
+from altaviz.errors import ConfigError
+from altaviz.quality.registry import get_check
+
+LEVELS: tuple[str, ...] = ("warn", "block")
+_TOP_LEVEL_KEYS: tuple[str, ...] = ("checks",)
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """One declared check: a unique name, the registered check it runs, its threshold, level and params.
+
+    `params` is an instance of the check's own parameters dataclass; left as None it takes that class's
+    defaults.
+    """
+
+    name: str
+    check: str
+    threshold: float
+    level: str
+    params: Any = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("name must not be empty")
+        if self.level not in LEVELS:
+            raise ConfigError(f"level {self.level!r} is not allowed; allowed levels: {', '.join(LEVELS)}")
+        if not math.isfinite(self.threshold):
+            raise ConfigError(f"threshold must be a finite number (got {self.threshold!r})")
+        spec = get_check(self.check)
+        if self.params is None:
+            object.__setattr__(self, "params", spec.params_type())
+        elif not isinstance(self.params, spec.params_type):
+            raise ConfigError(f"params of check {self.check!r} must be a {spec.params_type.__name__} "
+                              f"(got {type(self.params).__name__})")
+
+    @property
+    def comparison(self) -> str:
+        """How this check's metric is compared with its threshold (declared with the check function)."""
+        return get_check(self.check).comparison
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """All declared checks, in the order results are reported."""
+
+    checks: tuple[CheckConfig, ...]
+
+    def __post_init__(self) -> None:
+        first_index: dict[str, int] = {}
+        for index, check in enumerate(self.checks):
+            if check.name in first_index:
+                raise ConfigError(f"checks[{index}].name: duplicate check name {check.name!r} "
+                                  f"(first used by checks[{first_index[check.name]}]); names must be unique")
+            first_index[check.name] = index
+
+
+def _build_check(entry: Any, where: str) -> CheckConfig:
+    """Build one entry: its own keys strictly, then `params` strictly into the named check's params class."""
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where} must be a mapping (got {entry!r})")
+    declared = build_strict(CheckConfig, {k: v for k, v in entry.items() if k != "params"}, where)
+    raw_params = entry.get("params")
+    if raw_params is None:
+        return declared
+    params_type = get_check(declared.check).params_type
+    if not dataclasses.fields(params_type) and raw_params != {}:
+        raise ConfigError(f"{where}.params: check {declared.check!r} takes no params (got {raw_params!r})")
+    params = build_strict(params_type, raw_params, f"{where}.params")
+    return dataclasses.replace(declared, params=params)
+
+
+def parse_quality_config(data: Mapping[str, Any]) -> QualityConfig:
+    """Build a QualityConfig from an already parsed mapping (the contents of quality.yaml).
+
+    Raises:
+        ConfigError: An unknown or missing key, unknown check name, bad level or duplicate name; the message
+            names the offending key or value and what is allowed.
+    """
+    unknown = sorted(set(data) - set(_TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]}; allowed keys: {', '.join(_TOP_LEVEL_KEYS)}")
+    if "checks" not in data:
+        raise ConfigError("missing key checks")
+    entries = data["checks"] or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"checks must be a list (got {entries!r})")
+    return QualityConfig(tuple(_build_check(entry, f"checks[{i}]") for i, entry in enumerate(entries)))
+
+
+def load_quality_config(path: str | os.PathLike[str] | None = None) -> QualityConfig:
+    """Load `quality.yaml` (or `path`) into a frozen, validated QualityConfig.
+
+    Args:
+        path: The YAML file; defaults to `quality.yaml` in the config folder.
+
+    Raises:
+        ConfigError: The file is missing or invalid; the message names the file and the bad key or value.
+    """
+    file = Path(path) if path else config_file("quality.yaml")
+    if not file.is_file():
+        raise ConfigError(f"quality config {file} not found")
+    try:
+        return parse_quality_config(load_yaml(file))
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(str(file)) else f"{file}: {message}") from None

@@ -1,0 +1,154 @@
+"""Silver: every bad reading rejected with its reason, good ones kept once, books balanced, re-runs inert."""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+
+from altaviz.lakehouse.paths import LocalLakehousePaths
+from altaviz.runtime.context import RunContext
+from altaviz.schemas import SENSOR_COLUMNS
+from altaviz.stages import bronze, silver
+
+T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+AS_OF = T0 + timedelta(hours=6)
+UNITS = ["CMP-00001", "CMP-00002", "CMP-00003", "CMP-00004"]
+STEPS = 48  # four hours of 5-minute readings per unit
+
+
+def _value(unit: int, step: int, sensor: int) -> float:
+    base = [3.0, 200.0, 55.0, 1050.0, 1400.0, 10000.0][sensor]
+    return round(base * (1 + 0.01 * math.sin(step * 0.7 + unit + sensor)), 4)
+
+
+def _reading(unit: str, step: int, **override) -> dict:
+    row = {"compressor_id": unit, "timestamp": (T0 + timedelta(minutes=5 * step)).isoformat().replace("+00:00", "Z")}
+    row.update({s: str(_value(UNITS.index(unit) if unit in UNITS else 0, step, i))
+                for i, s in enumerate(SENSOR_COLUMNS)})
+    row.update({k: ("" if v is None else str(v)) for k, v in override.items()})
+    return row
+
+
+def _write_csv(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["compressor_id", "timestamp", *SENSOR_COLUMNS])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture()
+def ctx(spark, tmp_path):
+    context = RunContext.create(spark, LocalLakehousePaths(tmp_path / "lh"))
+    reference = Path(context.paths.files_path("lh_bronze_raw", "reference"))
+    reference.mkdir(parents=True)
+    units = [*UNITS, "CMP-00005"]
+    pq.write_table(pa.table({
+        "compressor_id": units, "model": ["Ariel JGK/4"] * 5, "station_id": ["ST-1"] * 5, "basin": ["Permian"] * 5,
+        "install_date": pa.array([date(2020, 1, 1)] * 4 + [date(2026, 11, 21)], pa.date32()),
+        "latitude": [31.0] * 5, "longitude": [-102.0] * 5}), reference / "compressors.parquet")
+    pq.write_table(pa.table({"station_id": ["ST-1"], "station_name": ["Station 1"], "basin": ["Permian"],
+                             "latitude": [31.0], "longitude": [-102.0]}), reference / "stations.parquet")
+    return context
+
+
+def _clean(ctx):
+    return ctx.lakehouse.read(silver.TELEMETRY_CLEAN)
+
+
+def _rejected(ctx):
+    return ctx.lakehouse.read(silver.TELEMETRY_REJECTED)
+
+
+BAD_ROWS = {
+    "null_required_field": [_reading("CMP-00001", 100, compressor_id=None), _reading("CMP-00001", 101, timestamp=None)],
+    "unparseable_value": [_reading("CMP-00004", 60, vibration_mms="abc")],
+    "unknown_compressor": [_reading("CMP-09999", 5)],
+    "future_timestamp": [_reading("CMP-00004", 2 * 288)],
+    "before_commissioning": [_reading("CMP-00005", 3)],
+    "impossible_value": [_reading("CMP-00004", 61, suction_pressure_psi=-12.5),
+                         _reading("CMP-00004", 62, gas_flow_mcf=99999999)],
+    "outlier_4sigma": [_reading("CMP-00003", 55, discharge_temp_f=262.0)],
+}
+
+
+def _salted_batch(tmp_path: Path) -> tuple[Path, Path]:
+    """Good readings for four units plus every kind of bad reading, in a user's own files."""
+    good = [_reading(u, s) for u in UNITS for s in range(STEPS)]
+    stuck = [_reading("CMP-00002", STEPS + k, discharge_temp_f=231.5) for k in range(8)]
+    bad = [row for rows in BAD_ROWS.values() for row in rows]
+    first = _write_csv(tmp_path / "drop" / "a_batch.csv", good + stuck + bad)
+    resent = [_reading("CMP-00001", 7, vibration_mms=9.99), _reading("CMP-00002", 8, gas_flow_mcf=10001)]
+    second = _write_csv(tmp_path / "drop" / "b_resend.csv", resent)
+    return first, second
+
+
+def test_every_bad_reading_is_rejected_with_its_reason_and_the_books_balance(ctx, tmp_path):
+    """Each salted row lands in telemetry_rejected with the right reason; every good row is clean."""
+    bronze.run(ctx, sources=[str(p) for p in _salted_batch(tmp_path)])
+    result = silver.run(ctx, as_of=AS_OF)
+    d = result.details
+    rejected = {(r.reject_reason, r.compressor_id, r.timestamp.replace(tzinfo=None) if r.timestamp else None)
+                for r in _rejected(ctx).collect()}
+    reasons = {reason for reason, _, _ in rejected}
+    assert reasons == {*BAD_ROWS, "stuck_sensor"}
+    stuck = sorted(t for reason, unit, t in rejected if reason == "stuck_sensor")
+    assert len(stuck) == 3  # the 6th, 7th and 8th identical values in a row
+    assert ("outlier_4sigma", "CMP-00003", datetime(2026, 11, 20, 4, 35)) in rejected
+    assert d["rejected_rows"] == sum(len(v) for v in BAD_ROWS.values()) + 3
+    assert d["duplicate_rows"] == 2
+    assert d["clean_rows"] == len(UNITS) * STEPS + 5  # the first five stuck readings are still plausible
+    assert d["raw_rows"] == d["clean_rows"] + d["rejected_rows"] + d["duplicate_rows"] and d["balanced"]
+    clean = _clean(ctx)
+    assert clean.count() == d["clean_rows"]
+    assert clean.select("compressor_id", "timestamp").distinct().count() == d["clean_rows"]
+    kept = clean.where((F.col("compressor_id") == "CMP-00001") & (F.col("timestamp") == T0 + timedelta(minutes=35)))
+    assert kept.first().vibration_mms != 9.99  # the first received copy wins
+    run = ctx.lakehouse.read(silver.SILVER_RUNS).first()
+    assert (run.raw_rows, run.clean_rows, run.rejected_rows, run.duplicate_rows) == (
+        d["raw_rows"], d["clean_rows"], d["rejected_rows"], d["duplicate_rows"])
+
+
+def test_rerunning_silver_over_the_same_bronze_data_changes_nothing(ctx, tmp_path):
+    """A second run finds nothing new and leaves clean and rejected at the same version."""
+    bronze.run(ctx, sources=[str(p) for p in _salted_batch(tmp_path)])
+    silver.run(ctx, as_of=AS_OF)
+    versions = [ctx.lakehouse.version(t) for t in (silver.TELEMETRY_CLEAN, silver.TELEMETRY_REJECTED)]
+    again = silver.run(ctx, as_of=AS_OF)
+    assert again.details["raw_rows"] == 0
+    assert [ctx.lakehouse.version(t) for t in (silver.TELEMETRY_CLEAN, silver.TELEMETRY_REJECTED)] == versions
+
+
+def test_a_late_reading_in_a_later_batch_lands_once_in_its_place(ctx, tmp_path):
+    """A reading missing from the first batch arrives later, lands in clean once, and stays once."""
+    rows = [_reading(u, s) for u in UNITS for s in range(STEPS) if not (u == "CMP-00002" and s == 10)]
+    bronze.run(ctx, sources=[str(_write_csv(tmp_path / "one" / "first.csv", rows))])
+    silver.run(ctx, as_of=AS_OF)
+    late = _write_csv(tmp_path / "two" / "late.csv", [_reading("CMP-00002", 10), _reading("CMP-00001", 10, vibration_mms=5.5)])
+    bronze.run(ctx, sources=[str(late)])
+    second = silver.run(ctx, as_of=AS_OF)
+    assert (second.details["raw_rows"], second.details["clean_rows"], second.details["duplicate_rows"]) == (2, 1, 1)
+    silver.run(ctx, as_of=AS_OF)
+    key = (F.col("compressor_id") == "CMP-00002") & (F.col("timestamp") == T0 + timedelta(minutes=50))
+    landed = _clean(ctx).where(key).collect()
+    assert len(landed) == 1 and landed[0].date == date(2026, 11, 20)
+
+
+def test_quality_checks_are_recorded_and_a_failed_block_check_is_reported(ctx, tmp_path):
+    """Quality results land in quality_checks; too few units reporting fails the blocking completeness check."""
+    rows = [_reading("CMP-00001", s) for s in range(STEPS)]
+    bronze.run(ctx, sources=[str(_write_csv(tmp_path / "few" / "one_unit.csv", rows))])
+    result = silver.run(ctx, as_of=AS_OF)
+    assert "fleet_completeness" in result.details["blocked"]
+    checks = {r.check_name: r for r in ctx.lakehouse.read(silver.QUALITY_CHECKS).collect()}
+    assert checks["fleet_completeness"].passed is False and checks["fleet_completeness"].level == "block"
+    assert checks["fleet_completeness"].metric == pytest.approx(0.25)
+    assert checks["reject_rate"].passed is True
