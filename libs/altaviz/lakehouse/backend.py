@@ -32,6 +32,16 @@ class OptimizeMetrics:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def check_merge_clauses(path: str, keys: Sequence[str], *, update: bool, insert: bool) -> None:
+    """Refuse a MERGE without keys or without any clause, naming the table."""
+    from altaviz.errors import LakehouseError
+
+    if not keys:
+        raise LakehouseError(f"MERGE into {path} needs at least one key column")
+    if not (update or insert):
+        raise LakehouseError(f"MERGE into {path} needs an update or an insert clause")
+
+
 class DeltaBackend(ABC):
     """One way of reading and writing Delta tables from Spark DataFrames.
 

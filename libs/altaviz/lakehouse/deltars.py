@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from altaviz.errors import EnvironmentSetupError, LakehouseError
-from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode
+from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode, check_merge_clauses
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -216,10 +216,7 @@ class DeltaRsBackend(DeltaBackend):
     def merge(self, path: str, source: DataFrame, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
-        if not keys:
-            raise LakehouseError(f"MERGE into {path} needs at least one key column")
-        if not (update or insert):
-            raise LakehouseError(f"MERGE into {path} needs an update or an insert clause")
+        check_merge_clauses(path, keys, update=update, insert=insert)
         data = self._to_arrow(source)
         missing = [k for k in keys if k not in data.column_names]
         if missing:

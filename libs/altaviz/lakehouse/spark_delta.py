@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from altaviz.errors import LakehouseError
-from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode
+from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode, check_merge_clauses
 from altaviz.schemas import is_naive_timestamp
 
 if TYPE_CHECKING:
@@ -172,10 +172,7 @@ class SparkDeltaBackend(DeltaBackend):
     def merge(self, path: str, source: DataFrame, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
-        if not keys:
-            raise LakehouseError(f"MERGE into {path} needs at least one key column")
-        if not (update or insert):
-            raise LakehouseError(f"MERGE into {path} needs an update or an insert clause")
+        check_merge_clauses(path, keys, update=update, insert=insert)
         missing = [k for k in keys if k not in source.columns]
         if missing:
             raise LakehouseError(f"MERGE into {path}: key columns {missing} are not in the source "
