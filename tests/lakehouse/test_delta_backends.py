@@ -116,3 +116,19 @@ def test_session_conf_is_scoped(spark):
         raise RuntimeError("boom")
     assert spark.conf.get(key) == "before"
     spark.conf.unset(key)
+
+
+def test_deltars_merge_on_a_partition_key_reads_only_the_source_partitions(spark, tmp_path):
+    """When a partition column is part of the key, MERGE is limited to the partitions the source touches."""
+    path = str(tmp_path / "parted")
+    backend = DeltaRsBackend(spark)
+    days = [date(2026, 11, d) for d in (18, 19, 20)]
+    first = spark.createDataFrame(pa.table({"id": [1, 2, 3], "day": pa.array(days, pa.date32()), "v": [1, 2, 3]}))
+    backend.write(path, first, partition_by=["day"])
+    upsert = spark.createDataFrame(pa.table({"id": [3, 4], "day": pa.array([days[2]] * 2, pa.date32()),
+                                             "v": [30, 40]}))
+    metrics = backend.merge(path, upsert, ["id", "day"], partition_by=["day"])
+    assert (metrics.rows_inserted, metrics.rows_updated) == (1, 1)
+    assert sorted((r.id, r.v) for r in backend.read(path).collect()) == [(1, 1), (2, 2), (3, 30), (4, 40)]
+    predicate = backend.history(path, limit=1)[0]["operation_parameters"]["predicate"]
+    assert "2026-11-20" in predicate and "2026-11-18" not in predicate  # the partition filter it used

@@ -120,6 +120,34 @@ def _check_raw_readable(table: DeltaTable, path: str) -> None:
             f"support; supported: {sorted(_RAW_READABLE_FEATURES | {'deletionVectors'})}")
 
 
+def _sql_literal(value: Any, dtype: pa.DataType) -> str | None:
+    """A SQL literal for a partition value, or None when the type is not one pruning handles."""
+    if pa.types.is_date32(dtype):
+        return f"CAST('{value.isoformat()}' AS DATE)"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "'" + str(value).replace("'", "''") + "'"
+    if pa.types.is_integer(dtype):
+        return str(int(value))
+    return None
+
+
+def _partition_pruning(data: pa.Table, columns: Sequence[str]) -> str:
+    """`AND target.p IN (...)` for key columns that are also partition columns.
+
+    A matching target row must then share the source row's partition value, so MERGE only needs to read
+    the partitions the source touches instead of the whole table.
+    """
+    import pyarrow.compute as pc
+
+    clauses = []
+    for column in columns:
+        values = pc.unique(data[column]).to_pylist()
+        literals = [_sql_literal(v, data.schema.field(column).type) for v in values if v is not None]
+        if values and None not in values and None not in literals:
+            clauses.append(f" AND target.`{column}` IN ({', '.join(literals)})")
+    return "".join(clauses)
+
+
 class DeltaRsBackend(DeltaBackend):
     """Delta through delta-rs: the local back end when Spark has no Delta jars.
 
@@ -229,7 +257,8 @@ class DeltaRsBackend(DeltaBackend):
                                              storage_options=self.storage_options)
             return MergeMetrics(rows_inserted=rows.num_rows, rows_updated=0, version=self.version(path))
         table = self._open(path)
-        predicate = " AND ".join(f"target.`{k}` = source.`{k}`" for k in keys)
+        predicate = " AND ".join([f"target.`{k}` = source.`{k}`" for k in keys],
+                                 ) + _partition_pruning(data, [p for p in partition_by if p in keys])
         with _delta_errors("MERGE", path):
             merger = table.merge(source=data, predicate=predicate, source_alias="source", target_alias="target",
                                  merge_schema=merge_schema)

@@ -214,8 +214,9 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
 
     clean = _clean_rows(labeled, run_id, processed_at)
     ctx.progress("silver: merging clean readings into telemetry_clean")
-    merged = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp"], partition_by=["date"])
-              .when_not_matched_insert_all().execute())
+    # `date` follows from `timestamp`; having it in the key lets MERGE read only the partitions touched.
+    merged = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
+                                  partition_by=["date"]).when_not_matched_insert_all().execute())
     rejected = _rejected_rows(labeled, run_id, processed_at)
     ctx.progress("silver: merging rejected readings into telemetry_rejected")
     ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"]) \
