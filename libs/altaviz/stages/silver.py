@@ -19,6 +19,7 @@ from altaviz.stages.bronze import TELEMETRY_RAW
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
 
     from altaviz.runtime.context import RunContext
 
@@ -47,13 +48,14 @@ def _arrow_frame(ctx: RunContext, rows: list[dict[str, Any]], schema: Any) -> Da
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-def _local_frame(ctx: RunContext, rows: list[Any], ddl: str) -> DataFrame:
-    """A small DataFrame of collected rows, built through Arrow (no Python workers)."""
+def _local_frame(ctx: RunContext, rows: list[Any], schema: StructType | str) -> DataFrame:
+    """A small DataFrame of collected rows (`schema` as a StructType or DDL), built through Arrow."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
     from pyspark.sql.types import _parse_datatype_string
 
-    schema = _parse_datatype_string(ddl)
+    if isinstance(schema, str):
+        schema = _parse_datatype_string(schema)
     table = pa.Table.from_pylist([r.asDict() for r in rows], schema=to_arrow_schema(schema))
     return ctx.spark.createDataFrame(table, schema=schema)
 
@@ -143,6 +145,8 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     batch_stats = unit_sensor_stats(basic.where(F.col("reject_reason").isNull()))
     history = unit_sensor_stats(history_rows) if history_rows is not None else None
     stats = preferred_stats(history, batch_stats, cfg.outlier_min_history)
+    # One row per unit: compute once and broadcast the rows, rather than re-aggregating in every later pass.
+    stats = _local_frame(ctx, stats.collect(), stats.schema)
     return basic.transform(outliers(stats, cfg.outlier_sigma)), basic
 
 
