@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from altaviz.errors import UsageError
 from altaviz.lakehouse.files import FileInfo, LocalFileStore
 from altaviz.lakehouse.paths import TableRef
+from altaviz.runtime.frames import small_frame
 from altaviz.schemas import LANDING_FORMATS, ingested_files_schema
 from altaviz.stages import StageResult
 from altaviz.stages.landing import LANDED, REJECTED, SKIPPED, FileOutcome, OpenedFile, first_line, probe, read_group
@@ -133,12 +134,14 @@ def _landed_per_file(ctx: RunContext, batch_id: str, ingested_at: datetime) -> d
 
 def _record(ctx: RunContext, outcomes: list[FileOutcome], batch_id: str, ingested_at: datetime) -> None:
     """Append one `ingested_files` row per file landed or set aside in this batch."""
-    rows = [(batch_id, o.info.path, o.file_format, o.info.size, o.info.modified_at, o.status, o.reason,
-             ",".join(o.extra_columns) or None, o.rows_read, o.rows_landed, o.rows_read - o.rows_landed,
-             o.set_aside_to, ingested_at, ingested_at.date())
+    schema = ingested_files_schema()
+    rows = [dict(zip(schema.fieldNames(), (
+        batch_id, o.info.path, o.file_format, o.info.size, o.info.modified_at, o.status, o.reason,
+        ",".join(o.extra_columns) or None, o.rows_read, o.rows_landed, o.rows_read - o.rows_landed,
+        o.set_aside_to, ingested_at, ingested_at.date()), strict=True))
             for o in outcomes if o.status != SKIPPED]
     if rows:
-        df = ctx.spark.createDataFrame(rows, ingested_files_schema())
+        df = small_frame(ctx.spark, rows, schema)
         ctx.lakehouse.write(INGESTED_FILES, df, mode="append", partition_by=["ingestion_date"])
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.lakehouse.paths import TableRef
+from altaviz.runtime.frames import small_frame
 from altaviz.schemas import (
     SENSOR_COLUMNS,
     silver_runs_schema,
@@ -19,7 +20,6 @@ from altaviz.stages.bronze import TELEMETRY_RAW
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
-    from pyspark.sql.types import StructType
 
     from altaviz.runtime.context import RunContext
 
@@ -35,29 +35,6 @@ CADENCE = timedelta(minutes=5)
 def _utc(value: datetime | None) -> datetime | None:
     """A datetime collected from Spark (naive, local time) or given by a caller, as aware UTC."""
     return value.astimezone(UTC) if value is not None else None
-
-
-def _arrow_frame(ctx: RunContext, rows: list[dict[str, Any]], schema: Any) -> DataFrame:
-    """A small DataFrame from Python rows via Arrow (no Python worker start-up), cast to `schema`."""
-    import pyarrow as pa
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    table = pa.Table.from_pylist(rows, schema=to_arrow_schema(schema))
-    df = ctx.spark.createDataFrame(table)
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
-
-
-def _local_frame(ctx: RunContext, rows: list[Any], schema: StructType | str) -> DataFrame:
-    """A small DataFrame of collected rows (`schema` as a StructType or DDL), built through Arrow."""
-    import pyarrow as pa
-    from pyspark.sql.pandas.types import to_arrow_schema
-    from pyspark.sql.types import _parse_datatype_string
-
-    if isinstance(schema, str):
-        schema = _parse_datatype_string(schema)
-    table = pa.Table.from_pylist([r.asDict() for r in rows], schema=to_arrow_schema(schema))
-    return ctx.spark.createDataFrame(table, schema=schema)
 
 
 def refresh_dimensions(ctx: RunContext) -> DataFrame | None:
@@ -121,16 +98,16 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
 
     cfg = ctx.settings.silver
     if dims is None:  # no reference data at all: every reading is of an unknown compressor
-        dims = ctx.spark.createDataFrame([], "compressor_id string, model string, station_id string, "
-                                             "basin string, install_date date")
+        dims = small_frame(ctx.spark, [], "compressor_id string, model string, station_id string, "
+                                          "basin string, install_date date")
     lo, hi = span
     context = _clean_near(ctx, lo - CADENCE * cfg.stuck_readings, hi)
     history_rows = _clean_near(ctx, lo - timedelta(hours=cfg.outlier_history_hours), lo)
     limits = {s: getattr(cfg.physical_limits, s) for s in SENSOR_COLUMNS}
     # The repeated and stuck readings are few: find them once, bring them to the driver, broadcast them.
-    repeated = _local_frame(ctx, window.transform(repeated_events(context)).collect(), "event_id string")
+    repeated = small_frame(ctx.spark, window.transform(repeated_events(context)).collect(), "event_id string")
     ctx.progress(f"silver: {repeated.count():,} repeated reading(s) found; looking for stuck sensors")
-    stuck = _local_frame(ctx, window.transform(stuck_events(context, cfg.stuck_readings, repeated)).collect(),
+    stuck = small_frame(ctx.spark, window.transform(stuck_events(context, cfg.stuck_readings, repeated)).collect(),
                          "event_id string, _stuck string")
     kept = ["compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin", "event_id",
             "ingested_at", "unparsed_values", "source_file", "source_offset", "reject_reason", "reject_detail"]
@@ -146,7 +123,7 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     history = unit_sensor_stats(history_rows) if history_rows is not None else None
     stats = preferred_stats(history, batch_stats, cfg.outlier_min_history)
     # One row per unit: compute once and broadcast the rows, rather than re-aggregating in every later pass.
-    stats = _local_frame(ctx, stats.collect(), stats.schema)
+    stats = small_frame(ctx.spark, stats.collect(), stats.schema)
     return basic.transform(outliers(stats, cfg.outlier_sigma)), basic
 
 
@@ -243,7 +220,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows, "clean_rows": clean_rows, "rejected_rows": rejected_rows,
                "duplicate_rows": duplicate_rows, "balanced": balanced, "quality_passed": not blocked,
                "finished_at": ctx.clock().astimezone(UTC)}
-    ctx.lakehouse.write(SILVER_RUNS, _arrow_frame(ctx, [run_row], silver_runs_schema()), mode="append")
+    ctx.lakehouse.write(SILVER_RUNS, small_frame(ctx.spark, [run_row], silver_runs_schema()), mode="append")
     base.unpersist()
     details.update(clean_rows=clean_rows, rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
                    balanced=balanced, reject_reasons=dict(sorted(by_reason.items())),
