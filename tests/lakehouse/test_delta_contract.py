@@ -167,6 +167,21 @@ def test_merge_insert_only_keeps_existing_rows(lh, frame):
     assert_same_rows(lh.read(READINGS), frame(_rows(("C-1", 1, 0, 1.0), ("C-2", 1, 0, 2.0))))
 
 
+def test_arrow_rows_write_and_merge_like_dataframes(lh, frame):
+    """An Arrow table the driver already holds is written and merged exactly as the same DataFrame would be."""
+    def arrow(rows):
+        return frame(rows).toArrow()
+
+    lh.write(READINGS, arrow(_rows(("C-1", 1, 0, 1.0))), partition_by=["date"])
+    metrics = (lh.merge(READINGS, arrow(_rows(("C-1", 1, 0, 9.0), ("C-2", 2, 5, 2.0))),
+                        on=["compressor_id", "timestamp", "date"], partition_by=["date"])
+               .when_not_matched_insert_all().execute())
+    assert (metrics.rows_inserted, metrics.rows_updated) == (1, 0)
+    stored = lh.read(READINGS)
+    assert stored.schema["timestamp"].dataType == T.TimestampType()
+    assert_same_rows(stored, frame(_rows(("C-1", 1, 0, 1.0), ("C-2", 2, 5, 2.0))))
+
+
 def test_schema_evolution_adds_column(lh, frame):
     """An append with merge_schema adds the new column and old rows read it as null."""
     lh.write(READINGS, frame(_rows(("C-1", 1, 0, 1.0))))

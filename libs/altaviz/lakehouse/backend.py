@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 WriteMode = Literal["append", "overwrite"]
@@ -45,6 +46,8 @@ def check_merge_clauses(path: str, keys: Sequence[str], *, update: bool, insert:
 class DeltaBackend(ABC):
     """One way of reading and writing Delta tables from Spark DataFrames.
 
+    Writes and MERGEs also take an Arrow table, for rows a stage already holds on the driver.
+
     Paths are table folders produced by `LakehousePaths.table_path`. Timestamps are stored as UTC
     `TIMESTAMP` (never the time-zone-less timestamp type).
     """
@@ -53,6 +56,12 @@ class DeltaBackend(ABC):
 
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
+
+    def frame(self, rows: DataFrame | pa.Table) -> DataFrame:
+        """`rows` as a Spark DataFrame (an Arrow table becomes a local relation; a DataFrame is returned as is)."""
+        import pyarrow as pa
+
+        return self.spark.createDataFrame(rows) if isinstance(rows, pa.Table) else rows
 
     @abstractmethod
     def exists(self, path: str) -> bool:
@@ -63,12 +72,12 @@ class DeltaBackend(ABC):
         """The table (at `version`, or the latest) as a Spark DataFrame."""
 
     @abstractmethod
-    def write(self, path: str, df: DataFrame, *, mode: WriteMode = "append", partition_by: Sequence[str] = (),
+    def write(self, path: str, df: DataFrame | pa.Table, *, mode: WriteMode = "append", partition_by: Sequence[str] = (),
               merge_schema: bool = False) -> int:
         """Append or overwrite; creates the table when absent. Returns the new table version."""
 
     @abstractmethod
-    def merge(self, path: str, source: DataFrame, keys: Sequence[str], *, update: bool = True,
+    def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
 

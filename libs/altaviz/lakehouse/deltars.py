@@ -174,8 +174,8 @@ class DeltaRsBackend(DeltaBackend):
         with _delta_errors(f"opening version {version}", path):
             return deltalake.DeltaTable(path, version=version, storage_options=self.storage_options)
 
-    def _to_arrow(self, df: DataFrame) -> pa.Table:
-        return arrow_for_delta(df.toArrow())
+    def _to_arrow(self, rows: DataFrame | pa.Table) -> pa.Table:
+        return arrow_for_delta(rows if isinstance(rows, pa.Table) else rows.toArrow())
 
     def exists(self, path: str) -> bool:
         """True when `path` holds a Delta table."""
@@ -222,8 +222,8 @@ class DeltaRsBackend(DeltaBackend):
                                           pa.nulls(data.num_rows, _delta_type(field.type)))
         return data
 
-    def write(self, path: str, df: DataFrame, *, mode: WriteMode = "append", partition_by: Sequence[str] = (),
-              merge_schema: bool = False) -> int:
+    def write(self, path: str, df: DataFrame | pa.Table, *, mode: WriteMode = "append",
+              partition_by: Sequence[str] = (), merge_schema: bool = False) -> int:
         """Append or overwrite; creates the table when absent. Returns the new table version.
 
         With `merge_schema`, an append adds new columns and an overwrite replaces the schema (and the
@@ -241,7 +241,7 @@ class DeltaRsBackend(DeltaBackend):
                                       schema_mode=schema_mode, storage_options=self.storage_options)
         return self.version(path)
 
-    def merge(self, path: str, source: DataFrame, keys: Sequence[str], *, update: bool = True,
+    def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
         check_merge_clauses(path, keys, update=update, insert=insert)

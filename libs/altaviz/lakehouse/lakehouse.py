@@ -10,6 +10,7 @@ from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetric
 from altaviz.lakehouse.paths import LakehousePaths, TableRef
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -40,7 +41,7 @@ class MergeBuilder:
         `lh.merge(ref, df, on=["id"]).when_matched_update_all().when_not_matched_insert_all().execute()`
     """
 
-    def __init__(self, lakehouse: Lakehouse, ref: TableRef, source: DataFrame, on: Sequence[str],
+    def __init__(self, lakehouse: Lakehouse, ref: TableRef, source: DataFrame | pa.Table, on: Sequence[str],
                  partition_by: Sequence[str] = ()) -> None:
         if isinstance(on, str):
             on = [on]
@@ -156,13 +157,13 @@ class Lakehouse:
             raise LakehouseError(f"table {ref} does not exist (no Delta table at {path})")
         return self.backend.read(path, version)
 
-    def write(self, ref: TableRef | str, df: DataFrame, *, mode: WriteMode = "append",
+    def write(self, ref: TableRef | str, df: DataFrame | pa.Table, *, mode: WriteMode = "append",
               partition_by: Sequence[str] = (), merge_schema: bool = False) -> int:
         """Append to or overwrite a table in one atomic commit, creating it when absent.
 
         Args:
             ref: the table.
-            df: the rows.
+            df: the rows: a Spark DataFrame, or an Arrow table already on the driver.
             mode: "append" or "overwrite".
             partition_by: partition columns (used when the table is created or its schema overwritten).
             merge_schema: on append, add new columns; on overwrite, replace the schema.
@@ -173,13 +174,13 @@ class Lakehouse:
         return self.backend.write(self.table_path(ref), df, mode=mode, partition_by=tuple(partition_by),
                                   merge_schema=merge_schema)
 
-    def merge(self, ref: TableRef | str, source: DataFrame, on: Sequence[str], *,
+    def merge(self, ref: TableRef | str, source: DataFrame | pa.Table, on: Sequence[str], *,
               partition_by: Sequence[str] = ()) -> MergeBuilder:
         """Start an upsert of `source` into a table on equality of the key columns `on`.
 
         Args:
             ref: the target table.
-            source: the rows to upsert (keys unique and non-null).
+            source: the rows to upsert (keys unique and non-null): a Spark DataFrame or an Arrow table.
             on: the key columns.
             partition_by: partition columns, used if the MERGE creates the table.
 

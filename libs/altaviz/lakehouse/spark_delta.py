@@ -12,6 +12,7 @@ from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetric
 from altaviz.schemas import is_naive_timestamp
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from delta.tables import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType
@@ -148,8 +149,8 @@ class SparkDeltaBackend(DeltaBackend):
         with _spark_errors(at, path):
             return reader.load(path)
 
-    def write(self, path: str, df: DataFrame, *, mode: WriteMode = "append", partition_by: Sequence[str] = (),
-              merge_schema: bool = False) -> int:
+    def write(self, path: str, df: DataFrame | pa.Table, *, mode: WriteMode = "append",
+              partition_by: Sequence[str] = (), merge_schema: bool = False) -> int:
         """Append or overwrite; creates the table when absent. Returns the new table version.
 
         With `merge_schema`, an append adds new columns (`mergeSchema`) and an overwrite replaces the
@@ -158,7 +159,7 @@ class SparkDeltaBackend(DeltaBackend):
         """
         if mode not in _WRITE_MODES:
             raise LakehouseError(f"unknown write mode {mode!r}; expected one of {', '.join(_WRITE_MODES)}")
-        writer = utc_timestamps(df).write.format("delta").mode(mode)
+        writer = utc_timestamps(self.frame(df)).write.format("delta").mode(mode)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         if mode == "overwrite":
@@ -169,10 +170,11 @@ class SparkDeltaBackend(DeltaBackend):
             writer.save(path)
         return self.version(path)
 
-    def merge(self, path: str, source: DataFrame, keys: Sequence[str], *, update: bool = True,
+    def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
         check_merge_clauses(path, keys, update=update, insert=insert)
+        source = self.frame(source)
         missing = [k for k in keys if k not in source.columns]
         if missing:
             raise LakehouseError(f"MERGE into {path}: key columns {missing} are not in the source "

@@ -19,7 +19,9 @@ from altaviz.stages import StageResult
 from altaviz.stages.bronze import TELEMETRY_RAW
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
 
     from altaviz.runtime.context import RunContext
 
@@ -80,21 +82,23 @@ def _clean_near(ctx: RunContext, start: datetime, end: datetime) -> DataFrame | 
 
 
 def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: datetime,
-           span: tuple[datetime, datetime], lateness_cutoff: datetime | None) -> tuple[DataFrame, DataFrame]:
-    """First-received readings of the window with `reject_reason` (null for clean), and the cached base."""
-    from pyspark import StorageLevel
+           span: tuple[datetime, datetime], lateness_cutoff: datetime | None) -> pa.Table:
+    """First-received readings of the window, collected once, with `reject_reason` (null for clean) and detail.
+
+    Spark decides every test that needs the window's context (repeats, stuck runs, reference data, rules);
+    the per-unit outlier test then runs on the collected batch against trailing statistics.
+    """
     from pyspark.sql import functions as F
 
     from altaviz.transforms.silver import (
         first_received_with_stuck,
-        outliers,
-        preferred_stats,
         reject_reasons,
         repeated_events,
         stuck_events,
         unit_sensor_stats,
         with_reference,
     )
+    from altaviz.transforms.silver_batch import batch_sensor_stats, flag_outliers, preferred_stats
 
     cfg = ctx.settings.silver
     if dims is None:  # no reference data at all: every reading is of an unknown compressor
@@ -105,46 +109,52 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     history_rows = _clean_near(ctx, lo - timedelta(hours=cfg.outlier_history_hours), lo)
     limits = {s: getattr(cfg.physical_limits, s) for s in SENSOR_COLUMNS}
     # The repeated and stuck readings are few: find them once, bring them to the driver, broadcast them.
-    repeated = small_frame(ctx.spark, window.transform(repeated_events(context)).collect(), "event_id string")
-    ctx.progress(f"silver: {repeated.count():,} repeated reading(s) found; looking for stuck sensors")
+    repeated_ids = window.transform(repeated_events(context)).collect()
+    repeated = small_frame(ctx.spark, repeated_ids, "event_id string")
+    ctx.progress(f"silver: {len(repeated_ids):,} repeated reading(s) found; looking for stuck sensors")
     stuck = small_frame(ctx.spark, window.transform(stuck_events(context, cfg.stuck_readings, repeated)).collect(),
                          "event_id string, _stuck string")
-    kept = ["compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin", "event_id",
-            "ingested_at", "unparsed_values", "source_file", "source_offset", "reject_reason", "reject_detail"]
+    ctx.progress("silver: testing readings")
     basic = (window.transform(with_reference(dims))
              .transform(first_received_with_stuck(repeated, stuck))
              .transform(reject_reasons(as_of=as_of, future_tolerance_minutes=cfg.future_tolerance_minutes,
                                        lateness_cutoff=lateness_cutoff, limits=limits))
-             .withColumn("station_id", F.coalesce(F.col("_ref_station_id"), F.col("station_id")))
-             .select(*kept)  # only what the outputs need is cached
-             .persist(StorageLevel.MEMORY_AND_DISK))
-    ctx.progress(f"silver: {basic.count():,} first-received reading(s) checked; testing for outliers")
-    batch_stats = unit_sensor_stats(basic.where(F.col("reject_reason").isNull()))
-    history = unit_sensor_stats(history_rows) if history_rows is not None else None
-    stats = preferred_stats(history, batch_stats, cfg.outlier_min_history)
-    # One row per unit: compute once and broadcast the rows, rather than re-aggregating in every later pass.
-    stats = small_frame(ctx.spark, stats.collect(), stats.schema)
-    return basic.transform(outliers(stats, cfg.outlier_sigma)), basic
+             .withColumn("station_id", F.coalesce(F.col("_ref_station_id"), F.col("station_id"))))
+    batch = _labelled_batch(basic)
+    history = unit_sensor_stats(history_rows).toArrow() if history_rows is not None else None
+    stats = preferred_stats(history, batch_sensor_stats(batch), cfg.outlier_min_history)
+    return flag_outliers(batch, stats, cfg.outlier_sigma)
 
 
-def _clean_rows(labeled: DataFrame, run_id: str, processed_at: datetime) -> DataFrame:
+def _labelled_batch(labeled: DataFrame) -> pa.Table:
+    """Every column either output table takes from the labelled rows, typed as stored, collected once as Arrow.
+
+    One pass over the window feeds both MERGEs, the counts and the books: the clean and rejected tables are
+    then cut from this batch on the driver instead of re-running the labelling for each.
+    """
     from pyspark.sql import functions as F
 
-    values = {"silver_run_id": F.lit(run_id), "processed_at": F.lit(processed_at),
-              "date": F.to_date("timestamp")}
-    return labeled.where(F.col("reject_reason").isNull()).select(*[
-        (values[f.name] if f.name in values else F.col(f.name)).cast(f.dataType).alias(f.name)
-        for f in telemetry_clean_schema().fields])
+    fields = {f.name: f.dataType for schema in (telemetry_clean_schema(), telemetry_rejected_schema())
+              for f in schema.fields if f.name not in _RUN_COLUMNS}
+    derived = {"date": F.to_date("timestamp")}
+    return labeled.select(*[(derived.get(name, F.col(name))).cast(dtype).alias(name)
+                            for name, dtype in fields.items()]).toArrow()
 
 
-def _rejected_rows(labeled: DataFrame, run_id: str, processed_at: datetime) -> DataFrame:
-    from pyspark.sql import functions as F
+#: Output columns that hold the run's own values rather than the reading's.
+_RUN_COLUMNS = ("silver_run_id", "processed_at", "rejected_at", "rejected_date")
 
-    values = {"silver_run_id": F.lit(run_id), "rejected_at": F.lit(processed_at),
-              "rejected_date": F.lit(processed_at.date())}
-    return labeled.where(F.col("reject_reason").isNotNull()).select(*[
-        (values[f.name] if f.name in values else F.col(f.name)).cast(f.dataType).alias(f.name)
-        for f in telemetry_rejected_schema().fields])
+
+def _shaped(rows: pa.Table, schema: StructType, run_values: dict[str, Any]) -> pa.Table:
+    """`rows` with exactly the columns of `schema`, in order; run-level columns filled with `run_values`."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    target = to_arrow_schema(schema)
+    columns = [rows[f.name].cast(f.type) if f.name in rows.column_names
+               else pa.repeat(pa.scalar(run_values[f.name], type=f.type), rows.num_rows)
+               for f in target]
+    return pa.Table.from_arrays(columns, schema=pa.schema([f.with_nullable(True) for f in target]))
 
 
 def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
@@ -153,6 +163,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     Re-running over the same Bronze data changes nothing (a watermark on `ingested_at`, and MERGE on the
     natural keys). Books balance per run: raw rows = clean + rejected + duplicates dropped.
     """
+    import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
     from altaviz.quality import QualityInputs, evaluate, failed_blocks, load_quality_config, results_frame
@@ -183,32 +194,38 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     lo = _utc(summary.lo) or as_of
     hi = _utc(summary.hi) or lo
     cutoff = event_high - timedelta(hours=ctx.settings.silver.lateness_hours) if event_high else None
-    labeled, base = _label(ctx, window, dims, as_of, (lo, hi), cutoff)
-    grouped = labeled.groupBy("reject_reason").agg(F.count(F.lit(1)).alias("n"), F.max("timestamp").alias("hi"))
-    counts = {r.reject_reason: (r.n, r.hi) for r in grouped.collect()}
-    clean_rows, max_event = counts.pop(None, (0, None))
-    max_event = _utc(max_event)
-    by_reason = {reason: n for reason, (n, _) in counts.items()}
-    rejected_rows = sum(by_reason.values())
+    batch = _label(ctx, window, dims, as_of, (lo, hi), cutoff)
+    is_clean = pc.is_null(batch["reject_reason"])
+    clean = _shaped(batch.filter(is_clean), telemetry_clean_schema(),
+                    {"silver_run_id": run_id, "processed_at": processed_at})
+    rejected = _shaped(batch.filter(pc.invert(is_clean)), telemetry_rejected_schema(),
+                       {"silver_run_id": run_id, "rejected_at": processed_at, "rejected_date": processed_at.date()})
+    del batch
+    clean_rows, rejected_rows = clean.num_rows, rejected.num_rows
+    max_event = pc.max(clean["timestamp"]).as_py() if clean_rows else None
+    by_reason = {r["values"]: r["counts"] for r in pc.value_counts(rejected["reject_reason"]).to_pylist()}
     duplicate_rows = raw_rows - clean_rows - rejected_rows
     ctx.progress(f"silver: {clean_rows:,} clean, {rejected_rows:,} rejected, {duplicate_rows:,} duplicate(s)")
 
-    clean = _clean_rows(labeled, run_id, processed_at)
     ctx.progress("silver: merging clean readings into telemetry_clean")
     # `date` follows from `timestamp`; having it in the key lets MERGE read only the partitions touched.
     merged = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
                                   partition_by=["date"]).when_not_matched_insert_all().execute())
-    rejected = _rejected_rows(labeled, run_id, processed_at)
     ctx.progress("silver: merging rejected readings into telemetry_rejected")
     ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"]) \
         .when_not_matched_insert_all().execute()
     balanced = merged.rows_inserted == clean_rows and duplicate_rows >= 0
+    clean_dates = pc.unique(clean["date"]).to_pylist()
+    del clean, rejected
+    # Quality is measured on what this run actually stored.
+    stored = (ctx.lakehouse.read(TELEMETRY_CLEAN)
+              .where(F.col("date").isin(clean_dates) & (F.col("silver_run_id") == F.lit(run_id))))
 
     expected_units = 0 if dims is None else dims.where(
         F.col("install_date") <= F.lit(as_of.date())).count()
     trailing = tuple(r.clean_rows for r in previous if r.raw_rows > 0)[:7]
     ctx.progress("silver: running quality checks")
-    results = evaluate(QualityInputs(clean=clean, raw_rows=raw_rows, clean_rows=clean_rows,
+    results = evaluate(QualityInputs(clean=stored, raw_rows=raw_rows, clean_rows=clean_rows,
                                      rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
                                      expected_units=expected_units, as_of=as_of,
                                      trailing_clean_counts=trailing), quality_config)
@@ -221,7 +238,6 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                "duplicate_rows": duplicate_rows, "balanced": balanced, "quality_passed": not blocked,
                "finished_at": ctx.clock().astimezone(UTC)}
     ctx.lakehouse.write(SILVER_RUNS, small_frame(ctx.spark, [run_row], silver_runs_schema()), mode="append")
-    base.unpersist()
     details.update(clean_rows=clean_rows, rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
                    balanced=balanced, reject_reasons=dict(sorted(by_reason.items())),
                    quality=[dataclasses.asdict(r) for r in results],

@@ -21,7 +21,7 @@ REJECT_REASONS: tuple[str, ...] = (
     "late_beyond_lateness",
     "impossible_value",
     "stuck_sensor",
-    "outlier_4sigma",
+    "outlier_4sigma",  # tested last, on the collected batch: `altaviz.transforms.silver_batch`
 )
 RECEIVED_ORDER = ("ingested_at", "source_file", "source_offset")
 
@@ -101,8 +101,11 @@ def stuck_events(context: DataFrame | None, readings: int, repeated: DataFrame |
             for s in SENSOR_COLUMNS])
         flags = {s: F.col(s).isNotNull() & (F.col("_rn") - F.col(f"_start_{s}") + 1 >= readings)
                  for s in SENSOR_COLUMNS}
-        flagged = started.select("event_id", "_context", _sensor_list(flags).alias("_stuck"))
-        return flagged.where(~F.col("_context") & F.col("_stuck").isNotNull()).select("event_id", "_stuck")
+        flagged = started.select("event_id", "_context", *[f.alias(f"_stuck_{s}") for s, f in flags.items()])
+        named = {s: F.col(f"_stuck_{s}") for s in SENSOR_COLUMNS}
+        # Filter on the booleans first: the sensor list is only built for the stuck readings.
+        return (flagged.where(~F.col("_context") & reduce(lambda a, b: a | b, named.values()))
+                .select("event_id", _sensor_list(named).alias("_stuck")))
 
     return transform
 
@@ -125,20 +128,9 @@ def unit_sensor_stats(df: DataFrame) -> DataFrame:
     return df.groupBy("compressor_id").agg(*aggs)
 
 
-def preferred_stats(history: DataFrame | None, batch: DataFrame, min_history: int) -> DataFrame:
-    """Per unit, trailing-history stats when there are at least `min_history` readings, else the batch's."""
-    if history is None:
-        return batch
-    h = history.select("compressor_id", *[F.col(c).alias(f"h{c}") for c in history.columns if c != "compressor_id"])
-    joined = h.join(batch, "compressor_id", "full")
-    use_history = F.coalesce(F.col("h_n"), F.lit(0)) >= min_history
-    return joined.select("compressor_id", *[
-        F.when(use_history, F.col(f"h{c}")).otherwise(F.col(c)).alias(c) for c in batch.columns if c != "compressor_id"])
-
-
 def reject_reasons(*, as_of: datetime, future_tolerance_minutes: float, lateness_cutoff: datetime | None,
                    limits: Mapping[str, tuple[float, float]]) -> Callable[[DataFrame], DataFrame]:
-    """`reject_reason` and `reject_detail` for every test but the outlier test (which needs clean stats).
+    """`reject_reason` and `reject_detail` for every test but the outlier test (see `silver_batch`).
 
     The tests become boolean columns first and the reason a CASE over them, so the generated code stays
     small enough for Spark to compile (a long nested CASE of rich expressions falls back to slow
@@ -183,25 +175,7 @@ def reject_reasons(*, as_of: datetime, future_tolerance_minutes: float, lateness
         detail = F.lit(None).cast("string")
         for name, text in details.items():
             detail = F.when(F.col("reject_reason") == name, text).otherwise(detail)
+        detail = F.when(F.col("reject_reason").isNotNull(), detail)  # clean rows skip the comparisons
         return with_reason.select("*", detail.alias("reject_detail"))
-
-    return transform
-
-
-def outliers(stats: DataFrame, sigma: float) -> Callable[[DataFrame], DataFrame]:
-    """Reject as `outlier_4sigma` a so-far-valid reading beyond `sigma` standard deviations of its unit's mean."""
-
-    def transform(df: DataFrame) -> DataFrame:
-        joined = df.join(F.broadcast(stats), "compressor_id", "left")
-        flags = {s: (F.col(f"_std_{s}") > 0) & (F.abs(F.col(s) - F.col(f"_mean_{s}")) > sigma * F.col(f"_std_{s}"))
-                 for s in SENSOR_COLUMNS}
-        which = _sensor_list({s: F.coalesce(f, F.lit(False)) for s, f in flags.items()})
-        candidate = F.col("reject_reason").isNull() & which.isNotNull()
-        return joined.select(
-            *[c for c in df.columns if c not in ("reject_reason", "reject_detail")],
-            F.when(candidate, F.lit("outlier_4sigma")).otherwise(F.col("reject_reason")).alias("reject_reason"),
-            F.when(candidate, F.concat(F.lit(f"beyond {sigma:g} sigma of the unit's trailing mean: "), which))
-            .otherwise(F.col("reject_detail")).alias("reject_detail"),
-        )
 
     return transform
