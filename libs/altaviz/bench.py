@@ -12,7 +12,8 @@ from functools import partial
 from typing import Any
 
 #: Seconds allowed per full fleet-day (4,700 units x 288 readings); scaled up for larger runs.
-LIMITS_PER_FLEET_DAY: dict[str, float] = {"simulate": 5.0, "bronze": 30.0, "bronze_to_silver": 60.0}
+LIMITS_PER_FLEET_DAY: dict[str, float] = {"simulate": 5.0, "bronze": 30.0, "bronze_to_silver": 60.0,
+                                          "silver_to_gold": 60.0}
 FLEET_DAY_UNITS = 4700
 BENCH_START = date(2026, 1, 5)
 
@@ -83,26 +84,31 @@ def _silver_rows(silver: Any, ctx: Any, as_of: datetime) -> int:
     return silver.run(ctx, as_of=as_of).rows_in
 
 
+def _gold_rows(gold: Any, ctx: Any, as_of: datetime) -> int:
+    return gold.run(ctx, as_of=as_of).rows_in
+
+
 def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
               progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Simulate and ingest `repeat` times into fresh temporary lakehouses; return per-stage medians.
 
     Stages timed: `simulate` (generate and land Parquet), `bronze` (first ingest of those files),
-    `silver` (validate that Bronze window), `bronze_to_silver` (the two together) and `bronze_rerun`
-    (the same landing zone again: what an idempotent re-run costs).
+    `silver` (validate that Bronze window), `bronze_to_silver` (the two together), `silver_to_gold`
+    (windows, alerts and health tables from those clean rows) and `bronze_rerun` (the same landing zone
+    again: what an idempotent re-run costs).
     """
     from altaviz.lakehouse.paths import LocalLakehousePaths
     from altaviz.runtime.context import RunContext
     from altaviz.runtime.spark import get_spark
     from altaviz.simulator import simulate
-    from altaviz.stages import bronze, silver
+    from altaviz.stages import bronze, gold, silver
 
     started = clock.perf_counter()
     spark = get_spark("altaviz-bench")
     spark_startup = clock.perf_counter() - started
     memory = _PeakMemory(_jvm_pid(spark))
     timings: dict[str, list[float]] = {"simulate": [], "bronze": [], "silver": [], "bronze_to_silver": [],
-                                       "bronze_rerun": []}
+                                       "silver_to_gold": [], "bronze_rerun": []}
     peaks: dict[str, list[dict[str, float]]] = {k: [] for k in timings}
     rows: dict[str, int] = {}
 
@@ -126,6 +132,7 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
             peaks["bronze_to_silver"].append({k: max(peaks["bronze"][-1][k], peaks["silver"][-1][k])
                                               for k in peaks["bronze"][-1]})
             rows["bronze_to_silver"] = rows["bronze"]
+            timed("silver_to_gold", partial(_gold_rows, gold, ctx, as_of))
             timed("bronze_rerun", partial(_bronze_rows, bronze, ctx, "rows_out"))
     units = compressors * days
     return {

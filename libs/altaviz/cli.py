@@ -7,7 +7,7 @@ import io
 import json
 import os
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -155,12 +155,13 @@ def _print_silver(result: StageResult) -> None:
 def run(
     lakehouse_root: RootOption = None,
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="The run's as-of time (ISO 8601, UTC when no offset) for freshness; default: now.",
+        "--as-of", help="The run's as-of time (ISO 8601, UTC when no offset) for freshness and alerts; "
+                "default: now (for a freshly simulated demo fleet: the end of its data).",
         show_default=False)] = None,
 ) -> None:
     """The main job: simulate a demo fleet if nothing has landed, then run every stage and summarise."""
     from altaviz.simulator import simulate as run_simulation
-    from altaviz.stages import bronze, silver
+    from altaviz.stages import bronze, gold, silver
 
     run_as_of = _parse_timestamp(as_of)
 
@@ -173,23 +174,52 @@ def run(
         report = run_simulation(ctx.paths, compressors=demo.compressors, days=demo.days, seed=demo.seed,
                                 progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
         results.append(("simulate", 0, report.readings, report.seconds))
+        if run_as_of is None:  # judge the demo fleet as of the end of its simulated days, not hours later
+            run_as_of = datetime.combine(report.start, datetime.min.time(), UTC) + timedelta(days=report.days)
+            _progress(f"demo fleet: this run is as of the end of its data, {run_as_of:%Y-%m-%d %H:%M} UTC")
     result = bronze.run(ctx)
     _print_report(result)
     results.append((result.stage, result.rows_in, result.rows_out, result.seconds))
     checked = silver.run(ctx, as_of=run_as_of)
     _print_silver(checked)
     results.append((checked.stage, checked.rows_in, checked.rows_out, checked.seconds))
+    blocked = checked.details.get("blocked")
+    if not blocked:
+        aggregated = gold.run(ctx, as_of=run_as_of)
+        _print_gold(aggregated)
+        results.append((aggregated.stage, aggregated.rows_in, aggregated.rows_out, aggregated.seconds))
     table = Table(title="altaviz run", show_lines=False)
     for column in ("stage", "rows in", "rows out", "seconds"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for stage, rows_in, rows_out, seconds in results:
         table.add_row(stage, f"{rows_in:,}", f"{rows_out:,}", f"{seconds:.1f}")
     out.print(table)
-    if checked.details.get("blocked"):
+    if blocked:
         from altaviz.quality import QualityGateError
 
-        raise QualityGateError(f"quality gate failed, later stages stopped: {', '.join(checked.details['blocked'])} "
+        raise QualityGateError(f"quality gate failed, Gold not run: {', '.join(blocked)} "
                                "(see the quality checks above and lh_silver_cleaned.quality_checks)")
+
+
+def _print_gold(result: StageResult, *, shown: int = 15) -> None:
+    d = result.details
+    if d.get("message"):
+        out.print(f"gold: {d['message']} ({result.seconds:.1f}s)", highlight=False)
+        return
+    by = d["units_by_status"]
+    out.print(f"gold: {d['clean_rows']:,} new clean reading(s) -> {d['agg_rows']:,} window row(s); "
+              f"{d['alerts_opened']:,} alert(s) opened, {d['alerts_changed']:,} opened or changed; units: "
+              f"{by['critical']:,} critical, {by['warning']:,} warning, {by['normal']:,} normal, "
+              f"{d['units_stale']:,} silent >= stale limit ({result.seconds:.1f}s)", highlight=False)
+    attention = d["attention"]
+    if attention:
+        out.print(f"units in warning/critical ({len(attention):,}):", highlight=False)
+        for unit in attention[:shown]:
+            out.print(f"  {unit['status']:<8} {unit['compressor_id']}  {unit['basin'] or '-'}  "
+                      f"{', '.join(unit['sensors'])}", highlight=False, markup=False)
+        if len(attention) > shown:
+            out.print(f"  ... and {len(attention) - shown:,} more: altaviz sql \"SELECT * FROM "
+                      f"lh_gold_curated.fleet_health WHERE status <> 'normal'\"", highlight=False, markup=False)
 
 
 def _render(table: Any, fmt: str) -> str:
@@ -217,6 +247,52 @@ def _render(table: Any, fmt: str) -> str:
     console = Console(file=io.StringIO(), width=max(80, 24 * len(table.column_names)), soft_wrap=True)
     console.print(rich_table)
     return console.file.getvalue().rstrip("\n")  # type: ignore[attr-defined]
+
+
+alerts_app = typer.Typer(help="List and acknowledge Gold alerts.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    status: Annotated[str, typer.Option(help="open, resolved, closed or all.")] = "open",
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    format: Annotated[str, typer.Option("--format", "-f", help="Output: table, json or csv.")] = "table",
+    lakehouse_root: RootOption = None,
+) -> None:
+    """Show alerts (id, unit, sensor, severity, status, times) from lh_gold_curated.alerts."""
+    if status not in ("open", "resolved", "closed", "all"):
+        raise UsageError(f"--status must be open, resolved, closed or all (got {status!r})")
+    _positive("--limit", limit)
+    if format not in ("table", "json", "csv"):
+        raise UsageError(f"--format must be one of table, json, csv (got {format!r})")
+    from altaviz.stages import gold
+
+    import pyarrow as pa
+
+    rows = gold.list_alerts(_context(lakehouse_root), status=None if status == "all" else status, limit=limit)
+    if not rows:
+        out.print(f"no alerts with status {status}" if status != "all" else "no alerts yet", highlight=False)
+        return
+    columns = ("alert_id", "compressor_id", "alert_type", "sensor", "severity", "status", "opened_at",
+               "escalated_at", "resolved_at", "acknowledged_by", "message")
+    table = pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows])
+    out.print(_render(table, format), highlight=False, markup=False)
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    alert_id: Annotated[str, typer.Argument(help="The alert_id to acknowledge.", show_default=False)],
+    by: Annotated[str | None, typer.Option(help="Who acknowledges (default: $USER).", show_default=False)] = None,
+    lakehouse_root: RootOption = None,
+) -> None:
+    """Acknowledge an open alert: it stays open but no longer escalates by time."""
+    from altaviz.stages import gold
+
+    who = by or os.environ.get("USER") or "unknown"
+    row = gold.acknowledge(_context(lakehouse_root), alert_id, by=who)
+    out.print(f"acknowledged {row['alert_id']} ({row['compressor_id']} {row['sensor'] or row['alert_type']}, "
+              f"{row['severity']}) by {row['acknowledged_by']}", highlight=False, markup=False)
 
 
 @app.command()

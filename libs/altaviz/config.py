@@ -195,11 +195,27 @@ class SilverSettings:
 
 
 @dataclass(frozen=True)
+class GoldSettings:
+    """Alert lifecycle timings (see config/pipeline.yaml)."""
+
+    escalate_after_hours: float = 4.0
+    resolve_after_hours: float = 2.0
+    stale_after_hours: float = 3.0
+    close_after_days: float = 7.0
+
+    def __post_init__(self) -> None:
+        for name in ("escalate_after_hours", "resolve_after_hours", "stale_after_hours", "close_after_days"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"gold.{name} must be > 0 (got {getattr(self, name)})")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All pipeline settings (config/pipeline.yaml)."""
 
     bronze: BronzeSettings = field(default_factory=BronzeSettings)
     silver: SilverSettings = field(default_factory=SilverSettings)
+    gold: GoldSettings = field(default_factory=GoldSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
 
 

@@ -186,3 +186,102 @@ def quality_checks_schema() -> StructType:
         StructField("checked_at", TimestampType(), False),
         StructField("check_date", DateType(), False),
     ])
+
+
+#: Per-sensor statistics of every `sensor_readings_agg` window, in column order.
+AGG_STATS = ("mean", "std", "min", "max")
+
+
+def sensor_readings_agg_schema() -> StructType:
+    """`lh_gold_curated.sensor_readings_agg`: (compressor_id, agg_timestamp, window_type) windows ending each hour."""
+    from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+
+    return StructType([
+        StructField("compressor_id", StringType(), False),
+        StructField("agg_timestamp", TimestampType(), False),
+        StructField("window_type", StringType(), False),
+        StructField("window_start", TimestampType(), False),
+        StructField("window_end", TimestampType(), False),
+        StructField("model", StringType(), True),
+        StructField("station_id", StringType(), True),
+        StructField("basin", StringType(), True),
+        StructField("reading_count", LongType(), False),
+        StructField("first_reading_at", TimestampType(), False),
+        StructField("last_reading_at", TimestampType(), False),
+        *[StructField(f"{s}_{k}", DoubleType(), True) for s in SENSOR_COLUMNS for k in AGG_STATS],
+        StructField("pressure_differential_mean", DoubleType(), True),
+        StructField("temp_rate_of_change_f_per_hr", DoubleType(), True),
+        *[StructField(f"{s}_status", StringType(), True) for s in SENSOR_COLUMNS],
+        StructField("date", DateType(), False),
+    ])
+
+
+def alerts_schema() -> StructType:
+    """`lh_gold_curated.alerts`: one row per alert, its lifecycle columns updated in place."""
+    from pyspark.sql.types import BooleanType, DateType, DoubleType, StringType, StructField, StructType, TimestampType
+
+    text, ts, num = StringType(), TimestampType(), DoubleType()
+    return StructType([
+        StructField("alert_id", text, False), StructField("alert_type", text, False),
+        StructField("compressor_id", text, False), StructField("sensor", text, True),
+        StructField("severity", text, False), StructField("status", text, False),
+        StructField("opened_at", ts, False), StructField("last_breach_at", ts, True),
+        StructField("peak_value", num, True), StructField("threshold_value", num, True),
+        StructField("escalated_at", ts, True), StructField("escalation_reason", text, True),
+        StructField("acknowledged", BooleanType(), False), StructField("acknowledged_at", ts, True),
+        StructField("acknowledged_by", text, True), StructField("resolved_at", ts, True),
+        StructField("closed_at", ts, True), StructField("message", text, True),
+        StructField("model", text, True), StructField("station_id", text, True), StructField("basin", text, True),
+        StructField("updated_at", ts, True), StructField("date", DateType(), False),
+    ])
+
+
+def fleet_health_schema() -> StructType:
+    """`lh_gold_curated.fleet_health`: one row per compressor: latest readings, status, open alerts, location."""
+    from pyspark.sql.types import (
+        DateType,
+        DoubleType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    return StructType([
+        StructField("compressor_id", StringType(), False),
+        StructField("model", StringType(), True),
+        StructField("station_id", StringType(), True),
+        StructField("station_name", StringType(), True),
+        StructField("basin", StringType(), True),
+        StructField("latitude", DoubleType(), True),
+        StructField("longitude", DoubleType(), True),
+        StructField("last_reading_at", TimestampType(), True),
+        StructField("minutes_since_last_reading", DoubleType(), True),
+        *[StructField(s, DoubleType(), True) for s in SENSOR_COLUMNS],
+        *[StructField(f"{s}_status", StringType(), True) for s in SENSOR_COLUMNS],
+        StructField("status", StringType(), False),
+        StructField("data_status", StringType(), False),
+        StructField("open_warning_alerts", LongType(), False),
+        StructField("open_critical_alerts", LongType(), False),
+        StructField("open_freshness_alerts", LongType(), False),
+        StructField("as_of", TimestampType(), False),
+        StructField("as_of_date", DateType(), False),
+    ])
+
+
+def gold_runs_schema() -> StructType:
+    """`lh_gold_curated.gold_runs`: one row per Gold run: what it consumed, recomputed and raised."""
+    from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+
+    return StructType([
+        StructField("run_id", StringType(), False),
+        StructField("as_of", TimestampType(), False),
+        StructField("silver_watermark", TimestampType(), True),
+        StructField("alerts_through", TimestampType(), True),
+        StructField("clean_rows_read", LongType(), False),
+        StructField("agg_rows", LongType(), False),
+        StructField("alerts_changed", LongType(), False),
+        StructField("alerts_opened", LongType(), False),
+        StructField("finished_at", TimestampType(), False),
+    ])

@@ -31,11 +31,19 @@ def test_run_lands_a_demo_fleet_and_a_second_run_changes_nothing(tmp_path):
     count = "select count(*) as n from lh_bronze_raw.telemetry_raw"
     n1 = json.loads(_altaviz("sql", count, "--format", "json", root=root).stdout)[0]["n"]
     assert n1 > 0
+    assert "gold:" in first.stdout
+    gold_state = ("select window_type, count(*) as n, sum(reading_count) as readings "
+                  "from lh_gold_curated.sensor_readings_agg group by window_type order by window_type")
+    agg1 = json.loads(_altaviz("sql", gold_state, "--format", "json", root=root).stdout)
+    assert [r["window_type"] for r in agg1] == ["1hr", "24hr", "4hr"] and agg1[0]["n"] > 0
     second = _altaviz("run", root=root)
     assert second.returncode == 0, second.stderr
     assert "simulate" not in second.stdout
     n2 = json.loads(_altaviz("sql", count, "--format", "json", root=root).stdout)[0]["n"]
     assert n2 == n1
+    assert json.loads(_altaviz("sql", gold_state, "--format", "json", root=root).stdout) == agg1
+    unknown = _altaviz("alerts", "ack", "no-such-alert", root=root)
+    assert unknown.returncode == 2 and "no alert with id 'no-such-alert'" in unknown.stderr
 
 
 @pytest.mark.parametrize(
@@ -50,9 +58,10 @@ def test_run_lands_a_demo_fleet_and_a_second_run_changes_nothing(tmp_path):
         (["frobnicate"], "No such command 'frobnicate'"),
         (["sql"], "Missing argument 'QUERY'"),
         (["run", "--as-of", "yesterday"], "--as-of must be an ISO 8601 time"),
+        (["alerts", "list", "--status", "sleeping"], "--status must be open, resolved, closed or all"),
     ],
     ids=["zero-compressors", "non-integer-days", "bad-date", "bad-format", "missing-file", "zero-repeat",
-         "unknown-command", "missing-query", "bad-as-of"],
+         "unknown-command", "missing-query", "bad-as-of", "bad-alert-status"],
 )
 def test_bad_arguments_give_one_line_and_a_non_zero_exit(argv, message, capsys):
     """Bad input is one line on stderr naming the problem, never a traceback."""
@@ -112,7 +121,8 @@ def test_bench_json_reports_median_throughput_and_memory_per_stage(spark, capsys
     assert main(["bench", "--compressors", "20", "--days", "1", "--repeat", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     stages = {s["stage"]: s for s in report["stages"]}
-    assert set(stages) == {"simulate", "bronze", "silver", "bronze_to_silver", "bronze_rerun"}
+    assert set(stages) == {"simulate", "bronze", "silver", "bronze_to_silver", "silver_to_gold", "bronze_rerun"}
+    assert 0 < stages["silver_to_gold"]["rows"] <= stages["silver"]["rows"]  # the clean rows Gold aggregated
     assert stages["simulate"]["rows"] == stages["bronze"]["rows"] > 20 * 250
     assert 0 < stages["silver"]["rows"] <= stages["bronze"]["rows"]
     assert stages["bronze_to_silver"]["seconds"] == pytest.approx(

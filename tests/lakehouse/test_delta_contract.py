@@ -219,6 +219,18 @@ def test_optimize_zorder_reduces_files_and_keeps_rows(lh, frame):
     assert_same_rows(lh.read(READINGS), expected)
 
 
+def test_optimize_only_touches_the_given_partitions(lh, frame):
+    """OPTIMIZE limited to one date rewrites that partition's files and leaves the other date's files alone."""
+    for hour in range(3):
+        lh.write(READINGS, frame(_rows(("C-1", 1, hour, 1.0), ("C-2", 2, hour, 2.0))), partition_by=["date"])
+    before = {f for f in lh.read(READINGS).inputFiles() if "date=2024-03-02" in f}
+    lh.optimize(READINGS, zorder_by=["compressor_id"], partitions={"date": [date(2024, 3, 1)]})
+    files = lh.read(READINGS).inputFiles()
+    assert sum("date=2024-03-01" in f for f in files) == 1
+    assert {f for f in files if "date=2024-03-02" in f} == before
+    assert lh.read(READINGS).count() == 6
+
+
 def test_read_older_version(lh, frame):
     """Reading an earlier version returns the rows as they were then."""
     v0 = frame(_rows(("C-1", 1, 0, 1.0)))

@@ -54,7 +54,7 @@ class RecordingBackend(DeltaBackend):
                      partition_by=tuple(partition_by))
         return MergeMetrics(rows_inserted=1, rows_updated=2, version=3)
 
-    def optimize(self, path, zorder_by=()):
+    def optimize(self, path, zorder_by=(), partitions=None):
         self._record("optimize", path, zorder_by=tuple(zorder_by))
         return OptimizeMetrics(files_added=1, files_removed=4, version=5)
 

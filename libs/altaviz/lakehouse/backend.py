@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,6 +31,15 @@ class OptimizeMetrics:
     files_removed: int
     version: int
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def partition_predicate(partitions: Mapping[str, Sequence[Any]]) -> str:
+    """A SQL predicate `col IN ('v', ...) AND ...` selecting partitions by value (values quoted as strings)."""
+    def quoted(value: Any) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return " AND ".join(f"`{column}` IN ({', '.join(quoted(v) for v in values)})"
+                        for column, values in partitions.items())
 
 
 def check_merge_clauses(path: str, keys: Sequence[str], *, update: bool, insert: bool) -> None:
@@ -82,8 +91,9 @@ class DeltaBackend(ABC):
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
 
     @abstractmethod
-    def optimize(self, path: str, zorder_by: Sequence[str] = ()) -> OptimizeMetrics:
-        """Compact small files, clustering by `zorder_by` when given."""
+    def optimize(self, path: str, zorder_by: Sequence[str] = (),
+                 partitions: Mapping[str, Sequence[Any]] | None = None) -> OptimizeMetrics:
+        """Compact small files, clustering by `zorder_by` when given; only in `partitions` (column -> values)."""
 
     @abstractmethod
     def vacuum(self, path: str, retention_hours: float = 168.0) -> list[str]:

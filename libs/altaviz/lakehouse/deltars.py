@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -271,11 +271,14 @@ class DeltaRsBackend(DeltaBackend):
                             rows_updated=int(metrics.get("num_target_rows_updated", 0)),
                             version=self.version(path))
 
-    def optimize(self, path: str, zorder_by: Sequence[str] = ()) -> OptimizeMetrics:
-        """Compact small files, clustering by `zorder_by` when given."""
+    def optimize(self, path: str, zorder_by: Sequence[str] = (),
+                 partitions: Mapping[str, Sequence[Any]] | None = None) -> OptimizeMetrics:
+        """Compact small files, clustering by `zorder_by` when given; only in `partitions` when given."""
         table = self._open(path)
+        filters = [(column, "in", [str(v) for v in values]) for column, values in (partitions or {}).items()] or None
         with _delta_errors("OPTIMIZE", path):
-            metrics = table.optimize.z_order(list(zorder_by)) if zorder_by else table.optimize.compact()
+            metrics = (table.optimize.z_order(list(zorder_by), partition_filters=filters) if zorder_by
+                       else table.optimize.compact(partition_filters=filters))
         return OptimizeMetrics(files_added=int(metrics.get("numFilesAdded", 0)),
                                files_removed=int(metrics.get("numFilesRemoved", 0)),
                                version=self.version(path), extra=dict(metrics))

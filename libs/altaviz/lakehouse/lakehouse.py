@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from altaviz.errors import LakehouseError
@@ -189,17 +189,19 @@ class Lakehouse:
         """
         return MergeBuilder(self, self._ref(ref), source, on, partition_by)
 
-    def optimize(self, ref: TableRef | str, zorder_by: Sequence[str] = ()) -> OptimizeMetrics:
+    def optimize(self, ref: TableRef | str, zorder_by: Sequence[str] = (),
+                 partitions: Mapping[str, Sequence[Any]] | None = None) -> OptimizeMetrics:
         """Compact a table's small files, Z-ordering by `zorder_by` when given.
 
         Args:
             ref: the table.
             zorder_by: columns to cluster by (not partition columns).
+            partitions: only these partitions (partition column -> values), e.g. the dates a run wrote.
 
         Returns:
             Files added and removed and the resulting version.
         """
-        return self.backend.optimize(self._existing_path(ref), tuple(zorder_by))
+        return self.backend.optimize(self._existing_path(ref), tuple(zorder_by), partitions)
 
     def vacuum(self, ref: TableRef | str, retention_hours: float = 168.0) -> list[str]:
         """Delete files no longer referenced and older than the retention; old versions become unreadable.

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from altaviz.errors import LakehouseError
-from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode, check_merge_clauses
+from altaviz.lakehouse.backend import (
+    DeltaBackend,
+    MergeMetrics,
+    OptimizeMetrics,
+    WriteMode,
+    check_merge_clauses,
+    partition_predicate,
+)
 from altaviz.schemas import is_naive_timestamp
 
 if TYPE_CHECKING:
@@ -204,10 +211,13 @@ class SparkDeltaBackend(DeltaBackend):
         return MergeMetrics(rows_inserted=_metric(metrics, "numTargetRowsInserted"),
                             rows_updated=_metric(metrics, "numTargetRowsUpdated"), version=commit["version"])
 
-    def optimize(self, path: str, zorder_by: Sequence[str] = ()) -> OptimizeMetrics:
+    def optimize(self, path: str, zorder_by: Sequence[str] = (),
+                 partitions: Mapping[str, Sequence[Any]] | None = None) -> OptimizeMetrics:
         """Compact small files (`executeCompaction`), or Z-order by `zorder_by` (`executeZOrderBy`)."""
         with _spark_errors("OPTIMIZE", path):
             builder = self._table(path).optimize()
+            if partitions:
+                builder = builder.where(partition_predicate(partitions))
             result = builder.executeZOrderBy(*zorder_by) if zorder_by else builder.executeCompaction()
             row = result.first()
         metrics = row["metrics"].asDict(recursive=True) if row is not None and row["metrics"] is not None else {}

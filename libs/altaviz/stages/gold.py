@@ -1,0 +1,401 @@
+"""Gold: `sensor_readings_agg` (1/4/24-hour windows), the `alerts` lifecycle and fleet/station/basin health.
+
+Incremental: each run takes the `telemetry_clean` rows Silver stored since the last Gold run, recomputes
+only the hours they touch and the 4- and 24-hour windows those hours feed, and MERGEs them. Alerts are
+evaluated once per complete hour, in time order; serving tables are rebuilt from the small state.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from altaviz.lakehouse.paths import TableRef
+from altaviz.runtime.frames import small_frame
+from altaviz.schemas import (
+    SENSOR_COLUMNS,
+    alerts_schema,
+    fleet_health_schema,
+    gold_runs_schema,
+    sensor_readings_agg_schema,
+)
+from altaviz.stages import StageResult
+from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame
+
+    from altaviz.runtime.context import RunContext
+    from altaviz.thresholds import Thresholds
+    from altaviz.transforms.alerts import Alert, AlertPolicy
+
+SENSOR_READINGS_AGG = TableRef("lh_gold_curated", "sensor_readings_agg")
+ALERTS = TableRef("lh_gold_curated", "alerts")
+FLEET_HEALTH = TableRef("lh_gold_curated", "fleet_health")
+STATION_HEALTH = TableRef("lh_gold_curated", "station_health")
+BASIN_HEALTH = TableRef("lh_gold_curated", "basin_health")
+GOLD_RUNS = TableRef("lh_gold_curated", "gold_runs")
+HOUR = timedelta(hours=1)
+SEVERITY_RANK = {"normal": 0, "warning": 1, "critical": 2}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def _floor_hour(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def policy_from(ctx: RunContext) -> AlertPolicy:
+    """Lifecycle timings from `config/pipeline.yaml` `gold:`."""
+    from altaviz.transforms.alerts import AlertPolicy
+
+    g = ctx.settings.gold
+    return AlertPolicy(escalate_after=timedelta(hours=g.escalate_after_hours),
+                       resolve_after=timedelta(hours=g.resolve_after_hours),
+                       stale_after=timedelta(hours=g.stale_after_hours),
+                       close_after=timedelta(days=g.close_after_days))
+
+
+def _previous_runs(ctx: RunContext) -> list[Any]:
+    from pyspark.sql import functions as F
+
+    if not ctx.lakehouse.exists(GOLD_RUNS):
+        return []
+    return ctx.lakehouse.read(GOLD_RUNS).orderBy(F.col("finished_at").desc()).collect()
+
+
+# --- sensor_readings_agg -----------------------------------------------------------------------------------------
+
+def _touched(ctx: RunContext, watermark: datetime | None) -> list[Any]:
+    """Per compressor with new clean rows: first/last new timestamp, newest `processed_at`, latest reading."""
+    from pyspark.sql import functions as F
+
+    clean = ctx.lakehouse.read(TELEMETRY_CLEAN)
+    new = clean.where(F.col("processed_at") > F.lit(watermark)) if watermark else clean
+    latest = F.struct(*[F.col(s) for s in SENSOR_COLUMNS], "model", "station_id", "basin")
+    return (new.groupBy("compressor_id")
+            .agg(F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
+                 F.max("processed_at").alias("processed"), F.count(F.lit(1)).alias("n"),
+                 F.max_by(latest, "timestamp").alias("latest"))
+            .collect())
+
+
+def _aggregate(ctx: RunContext, touched: list[Any], thresholds: Thresholds) -> pa.Table:
+    """Recompute the windows anchored on every hour the new rows can affect, for the units that have them."""
+    from pyspark.sql import functions as F
+
+    from altaviz.transforms.gold import centres, hourly_partials, window_aggregates, with_status
+
+    ranges = small_frame(ctx.spark, [
+        {"compressor_id": r.compressor_id, "_lo": _floor_hour(_utc(r.lo)),
+         "_hi": _floor_hour(_utc(r.hi)) + 23 * HOUR} for r in touched],
+        "compressor_id string, _lo timestamp, _hi timestamp")
+    start = min(_floor_hour(_utc(r.lo)) for r in touched) - 23 * HOUR
+    end = max(_floor_hour(_utc(r.hi)) for r in touched) + 24 * HOUR
+    clean = (ctx.lakehouse.read(TELEMETRY_CLEAN)
+             .where(F.col("date").between(F.lit(start.date()), F.lit(end.date())))
+             .where((F.col("timestamp") >= F.lit(start)) & (F.col("timestamp") < F.lit(end))))
+    # Each unit's readings from 23 hours before its first touched hour to the end of the last window it feeds.
+    source = (clean.join(F.broadcast(ranges), "compressor_id")
+              .where((F.col("timestamp") >= F.col("_lo") - F.expr("INTERVAL 23 HOURS"))
+                     & (F.col("timestamp") < F.col("_hi") + F.expr("INTERVAL 1 HOUR")))
+              .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin"))
+    centre = centres(thresholds)
+    windows = window_aggregates(hourly_partials(source, centre), centre)
+    anchored = (windows.join(F.broadcast(ranges), "compressor_id")
+                .where(F.col("agg_timestamp").between(F.col("_lo"), F.col("_hi"))))
+    spans = {"1hr": 0, "4hr": 3, "24hr": 23}
+    start_of_window = F.col("agg_timestamp") - F.make_dt_interval(
+        hours=F.when(F.col("window_type") == "4hr", F.lit(spans["4hr"]))
+        .when(F.col("window_type") == "24hr", F.lit(spans["24hr"])).otherwise(F.lit(0)))
+    derived = {"window_start": start_of_window, "window_end": F.col("agg_timestamp") + F.expr("INTERVAL 1 HOUR"),
+               "date": F.to_date("agg_timestamp")}
+    statused = with_status(anchored, thresholds)
+    return statused.select(*[(derived[f.name] if f.name in derived else F.col(f.name)).cast(f.dataType).alias(f.name)
+                             for f in sensor_readings_agg_schema().fields]).toArrow()
+
+
+# --- alerts ------------------------------------------------------------------------------------------------------
+
+def _active_alerts(ctx: RunContext) -> list[Alert]:
+    from pyspark.sql import functions as F
+
+    from altaviz.transforms.alerts import ALERT_COLUMNS, Alert
+
+    if not ctx.lakehouse.exists(ALERTS):
+        return []
+    rows = ctx.lakehouse.read(ALERTS).where(F.col("status") == "open").toArrow().to_pylist()
+    return [Alert(**{c: (_utc(r[c]) if isinstance(r[c], datetime) else r[c]) for c in ALERT_COLUMNS}) for r in rows]
+
+
+def _hour_rows(ctx: RunContext, start: datetime, end: datetime, units_with_alerts: set[str],
+               thresholds: Thresholds) -> tuple[list[Any], list[Any]]:
+    """1-hour statuses to walk (units with a breach in [start, end) or an open alert) and the silences."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from altaviz.transforms.alerts import Gap, HourStatus
+
+    stale = ctx.settings.gold.stale_after_hours
+    lookback = start - timedelta(hours=stale) - HOUR
+    hourly = (ctx.lakehouse.read(SENSOR_READINGS_AGG)
+              .where(F.col("date").between(F.lit(lookback.date()), F.lit(end.date())))
+              .where((F.col("window_type") == "1hr") & (F.col("agg_timestamp") >= F.lit(lookback))
+                     & (F.col("agg_timestamp") < F.lit(end))))
+    sensors = thresholds.alerting_sensors
+    in_range = hourly.where(F.col("agg_timestamp") >= F.lit(start))
+    breaching = in_range.where(F.greatest(*[F.coalesce((F.col(f"{s}_status") != "normal").cast("int"), F.lit(0))
+                                            for s in sensors]) > 0).select("compressor_id").distinct()
+    units = {r.compressor_id for r in breaching.collect()} | units_with_alerts
+    wanted = small_frame(ctx.spark, [{"compressor_id": u} for u in sorted(units)], "compressor_id string")
+    rows = (in_range.join(F.broadcast(wanted), "compressor_id")
+            .select("compressor_id", "agg_timestamp", "first_reading_at", "last_reading_at", "model", "station_id",
+                    "basin", *[F.col(f"{s}_status") for s in sensors], *[F.col(f"{s}_mean") for s in sensors])
+            .toArrow().to_pylist())
+    hours = [HourStatus(compressor_id=r["compressor_id"], hour=r["agg_timestamp"], first_ts=r["first_reading_at"],
+                        last_ts=r["last_reading_at"], model=r["model"], station_id=r["station_id"], basin=r["basin"],
+                        sensors={s: (r[f"{s}_status"], r[f"{s}_mean"]) for s in sensors}) for r in rows]
+    # A silence is a gap of at least `stale_after` between one hour's last reading and the next hour's first.
+    previous = F.lag("last_reading_at").over(Window.partitionBy("compressor_id").orderBy("agg_timestamp"))
+    gaps = (hourly.select("compressor_id", "agg_timestamp", "first_reading_at", previous.alias("_prev"))
+            .where((F.col("agg_timestamp") >= F.lit(start)) & F.col("_prev").isNotNull()
+                   & (F.col("first_reading_at") >= F.col("_prev") + F.make_dt_interval(secs=F.lit(stale * 3600.0))))
+            .collect())
+    return hours, [Gap(g.compressor_id, _utc(g._prev), _utc(g.first_reading_at)) for g in gaps]
+
+
+def _alert_table(alerts: list[Alert]) -> pa.Table:
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(alerts_schema())
+    rows = [{**a.as_row(), "date": a.opened_at.date()} for a in alerts]
+    return pa.Table.from_pylist(rows, schema=pa.schema([f.with_nullable(True) for f in schema]))
+
+
+# --- serving tables ----------------------------------------------------------------------------------------------
+
+def _fleet_health(ctx: RunContext, touched: list[Any], latest_status: dict[str, dict[str, str | None]],
+                  as_of: datetime) -> list[dict[str, Any]]:
+    """One row per compressor: the newest reading and its hour's statuses, open alerts, location."""
+    from pyspark.sql import functions as F
+
+    previous = ({r["compressor_id"]: r for r in ctx.lakehouse.read(FLEET_HEALTH).toArrow().to_pylist()}
+                if ctx.lakehouse.exists(FLEET_HEALTH) else {})
+    units = ({r["compressor_id"]: r for r in ctx.lakehouse.read(DIM_COMPRESSOR).toArrow().to_pylist()}
+             if ctx.lakehouse.exists(DIM_COMPRESSOR) else {})
+    stations = ({r["station_id"]: r for r in ctx.lakehouse.read(DIM_STATION).toArrow().to_pylist()}
+                if ctx.lakehouse.exists(DIM_STATION) else {})
+    open_counts: dict[tuple[str, str], int] = {}
+    if ctx.lakehouse.exists(ALERTS):
+        for r in (ctx.lakehouse.read(ALERTS).where(F.col("status") == "open")
+                  .groupBy("compressor_id", F.when(F.col("alert_type") == "data_freshness", "freshness")
+                           .otherwise(F.col("severity")).alias("kind")).count().collect()):
+            open_counts[(r.compressor_id, r.kind)] = r["count"]
+    newest = {r.compressor_id: r for r in touched}
+    stale_after = timedelta(hours=ctx.settings.gold.stale_after_hours)
+    rows = []
+    for unit in sorted(set(units) | set(previous) | set(newest)):
+        dim, before, new = units.get(unit, {}), previous.get(unit, {}), newest.get(unit)
+        last = _utc(before.get("last_reading_at"))
+        values = {s: before.get(s) for s in SENSOR_COLUMNS}
+        statuses = {s: before.get(f"{s}_status") for s in SENSOR_COLUMNS}
+        if new is not None and (last is None or _utc(new.hi) >= last):
+            last = _utc(new.hi)
+            values = {s: new.latest[s] for s in SENSOR_COLUMNS}
+        if unit in latest_status:
+            statuses = latest_status[unit]
+        station_id = dim.get("station_id") or before.get("station_id") or (new.latest["station_id"] if new else None)
+        station = stations.get(station_id, {})
+        worst = max((st for st in statuses.values() if st), key=SEVERITY_RANK.__getitem__, default="normal")
+        data_status = ("never_reported" if last is None
+                       else "stale" if as_of - last >= stale_after else "reporting")
+        rows.append({
+            "compressor_id": unit, "model": dim.get("model") or before.get("model"), "station_id": station_id,
+            "station_name": station.get("station_name"), "basin": dim.get("basin") or before.get("basin"),
+            "latitude": dim.get("latitude", before.get("latitude")),
+            "longitude": dim.get("longitude", before.get("longitude")),
+            "last_reading_at": last,
+            "minutes_since_last_reading": None if last is None else round((as_of - last).total_seconds() / 60, 1),
+            **values, **{f"{s}_status": statuses.get(s) for s in SENSOR_COLUMNS},
+            "status": worst, "data_status": data_status,
+            "open_warning_alerts": open_counts.get((unit, "warning"), 0),
+            "open_critical_alerts": open_counts.get((unit, "critical"), 0),
+            "open_freshness_alerts": open_counts.get((unit, "freshness"), 0),
+            "as_of": as_of, "as_of_date": as_of.date()})
+    return rows
+
+
+def _rollup(rows: list[dict[str, Any]], key: str, extra: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Station or basin health from fleet_health rows: unit counts by status, open alerts, worst status."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r[key] is not None:
+            groups.setdefault(r[key], []).append(r)
+    out = []
+    for name, members in sorted(groups.items()):
+        count = {s: sum(1 for m in members if m["status"] == s) for s in SEVERITY_RANK}
+        out.append({key: name, **extra.get(name, {}), "compressors": len(members),
+                    "units_normal": count["normal"], "units_warning": count["warning"],
+                    "units_critical": count["critical"],
+                    "units_stale": sum(1 for m in members if m["data_status"] != "reporting"),
+                    "open_warning_alerts": sum(m["open_warning_alerts"] for m in members),
+                    "open_critical_alerts": sum(m["open_critical_alerts"] for m in members),
+                    "worst_status": max((m["status"] for m in members), key=SEVERITY_RANK.__getitem__),
+                    "as_of": members[0]["as_of"]})
+    return out
+
+
+def _write_serving(ctx: RunContext, fleet: list[dict[str, Any]]) -> None:
+    ctx.lakehouse.write(FLEET_HEALTH, small_frame(ctx.spark, fleet, fleet_health_schema()), mode="overwrite",
+                        merge_schema=True)
+    stations = ({r["station_id"]: {"station_name": r["station_name"], "basin": r["basin"], "latitude": r["latitude"],
+                                   "longitude": r["longitude"]}
+                 for r in ctx.lakehouse.read(DIM_STATION).toArrow().to_pylist()}
+                if ctx.lakehouse.exists(DIM_STATION) else {})
+    station_rows = _rollup(fleet, "station_id", stations)
+    common = ("compressors long, units_normal long, units_warning long, units_critical long, units_stale long, "
+              "open_warning_alerts long, open_critical_alerts long, worst_status string, as_of timestamp")
+    ctx.lakehouse.write(STATION_HEALTH, small_frame(
+        ctx.spark, [{"station_name": None, "basin": None, "latitude": None, "longitude": None, **r}
+                    for r in station_rows],
+        f"station_id string, station_name string, basin string, latitude double, longitude double, {common}"),
+        mode="overwrite", merge_schema=True)
+    ctx.lakehouse.write(BASIN_HEALTH, small_frame(ctx.spark, _rollup(fleet, "basin", {}), f"basin string, {common}"),
+                        mode="overwrite", merge_schema=True)
+
+
+# --- the stage ---------------------------------------------------------------------------------------------------
+
+def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
+    """Aggregate new Silver rows into windows, advance the alert lifecycle to `as_of`, rebuild health tables."""
+    import pyarrow.compute as pc
+
+    from altaviz.thresholds import load_thresholds
+    from altaviz.transforms.alerts import evaluate_alerts
+
+    started = time.perf_counter()
+    as_of = (as_of or ctx.clock()).astimezone(UTC)
+    run_id = f"{ctx.clock().astimezone(UTC):%Y%m%dT%H%M%SZ}-{ctx.run_id}"
+    thresholds = load_thresholds()
+    if not ctx.lakehouse.exists(TELEMETRY_CLEAN):
+        return StageResult("gold", 0, 0, round(time.perf_counter() - started, 3),
+                           {"run_id": run_id, "message": "no Silver table yet: nothing to aggregate"})
+    previous = _previous_runs(ctx)
+    watermark = max((_utc(r.silver_watermark) for r in previous if r.silver_watermark), default=None)
+    alerts_through = max((_utc(r.alerts_through) for r in previous if r.alerts_through), default=None)
+
+    touched = _touched(ctx, watermark)
+    clean_rows = sum(r.n for r in touched)
+    ctx.progress(f"gold: {clean_rows:,} new clean reading(s) from {len(touched):,} compressor(s)")
+    agg_rows = 0
+    latest_status: dict[str, dict[str, str | None]] = {}
+    if touched:
+        batch = _aggregate(ctx, touched, thresholds)
+        agg_rows = batch.num_rows
+        ctx.progress(f"gold: merging {agg_rows:,} window row(s) into sensor_readings_agg")
+        ctx.lakehouse.merge(SENSOR_READINGS_AGG, batch, on=["compressor_id", "agg_timestamp", "window_type", "date"],
+                            partition_by=["date"]).when_matched_update_all().when_not_matched_insert_all().execute()
+        dates = pc.unique(batch["date"]).to_pylist()
+        ctx.lakehouse.optimize(SENSOR_READINGS_AGG, zorder_by=["compressor_id"], partitions={"date": dates})
+        newest_hour = {r.compressor_id: _floor_hour(_utc(r.hi)) for r in touched}
+        hourly = batch.filter(pc.equal(batch["window_type"], "1hr")).select(
+            ["compressor_id", "agg_timestamp", *[f"{s}_status" for s in SENSOR_COLUMNS]]).to_pylist()
+        for r in hourly:
+            if newest_hour.get(r["compressor_id"]) == _utc(r["agg_timestamp"]):
+                latest_status[r["compressor_id"]] = {s: r[f"{s}_status"] for s in SENSOR_COLUMNS}
+        del batch
+
+    # Alerts: every complete hour not evaluated yet, in time order.
+    evaluate_to = _floor_hour(as_of)
+    first_hour = alerts_through
+    if first_hour is None and ctx.lakehouse.exists(SENSOR_READINGS_AGG):
+        from pyspark.sql import functions as F
+
+        low = ctx.lakehouse.read(SENSOR_READINGS_AGG).agg(F.min("agg_timestamp")).first()[0]
+        first_hour = _utc(low)
+    active = _active_alerts(ctx)
+    hours, gaps = ([], [])
+    if first_hour is not None and first_hour < evaluate_to:
+        ctx.progress(f"gold: evaluating alerts for {first_hour:%Y-%m-%d %H:%M} .. {evaluate_to:%Y-%m-%d %H:%M} UTC")
+        hours, gaps = _hour_rows(ctx, first_hour, evaluate_to, {a.compressor_id for a in active}, thresholds)
+    fleet_before = ({r["compressor_id"]: _utc(r["last_reading_at"])
+                     for r in ctx.lakehouse.read(FLEET_HEALTH).select("compressor_id", "last_reading_at")
+                     .toArrow().to_pylist() if r["last_reading_at"] is not None}
+                    if ctx.lakehouse.exists(FLEET_HEALTH) else {})
+    last_seen = dict(fleet_before)
+    for r in touched:
+        hi = _utc(r.hi)
+        if last_seen.get(r.compressor_id) is None or hi > last_seen[r.compressor_id]:
+            last_seen[r.compressor_id] = hi
+    units = {r.compressor_id: (r.latest["model"], r.latest["station_id"], r.latest["basin"]) for r in touched}
+    changed = evaluate_alerts(active=active, hours=hours, gaps=gaps, last_seen=last_seen, thresholds=thresholds,
+                              policy=policy_from(ctx), as_of=as_of, units=units)
+    opened = sum(1 for a in changed if a.alert_id not in {b.alert_id for b in active})
+    if changed or not ctx.lakehouse.exists(ALERTS):  # the table exists (empty) even before the first alert
+        ctx.progress(f"gold: {len(changed):,} alert(s) opened or changed")
+        ctx.lakehouse.merge(ALERTS, _alert_table(changed), on=["alert_id"], partition_by=["date"]) \
+            .when_matched_update_all().when_not_matched_insert_all().execute()
+
+    fleet = _fleet_health(ctx, touched, latest_status, as_of)
+    _write_serving(ctx, fleet)
+    new_watermark = max([w for w in (watermark, *(_utc(r.processed) for r in touched)) if w is not None],
+                        default=None)
+    through = max(evaluate_to, alerts_through) if alerts_through else (evaluate_to if first_hour else None)
+    ctx.lakehouse.write(GOLD_RUNS, small_frame(ctx.spark, [{
+        "run_id": run_id, "as_of": as_of, "silver_watermark": new_watermark, "alerts_through": through,
+        "clean_rows_read": clean_rows, "agg_rows": agg_rows, "alerts_changed": len(changed), "alerts_opened": opened,
+        "finished_at": ctx.clock().astimezone(UTC)}], gold_runs_schema()), mode="append")
+    attention = sorted(((r["status"], r["compressor_id"], r["basin"],
+                         [s for s in SENSOR_COLUMNS if r[f"{s}_status"] in ("warning", "critical")])
+                        for r in fleet if r["status"] in ("warning", "critical")),
+                       key=lambda x: (-SEVERITY_RANK[x[0]], x[1]))
+    details = {"run_id": run_id, "as_of": as_of.isoformat(), "clean_rows": clean_rows, "agg_rows": agg_rows,
+               "alerts_changed": len(changed), "alerts_opened": opened,
+               "units_by_status": {s: sum(1 for r in fleet if r["status"] == s) for s in SEVERITY_RANK},
+               "units_stale": sum(1 for r in fleet if r["data_status"] == "stale"),
+               "attention": [{"status": st, "compressor_id": u, "basin": b, "sensors": ss}
+                             for st, u, b, ss in attention]}
+    return StageResult("gold", clean_rows, agg_rows, round(time.perf_counter() - started, 3), details)
+
+
+def list_alerts(ctx: RunContext, *, status: str | None = "open", limit: int = 50) -> list[dict[str, Any]]:
+    """Alerts, newest first (optionally only one status), as dicts."""
+    from pyspark.sql import functions as F
+
+    if not ctx.lakehouse.exists(ALERTS):
+        return []
+    alerts = ctx.lakehouse.read(ALERTS)
+    if status:
+        alerts = alerts.where(F.col("status") == status)
+    return alerts.orderBy(F.col("opened_at").desc(), "alert_id").limit(limit).toArrow().to_pylist()
+
+
+def acknowledge(ctx: RunContext, alert_id: str, *, by: str, at: datetime | None = None) -> dict[str, Any]:
+    """Mark an open alert acknowledged (it then never escalates by time). Returns the updated row.
+
+    Raises:
+        UsageError: no alert has that id, or it is no longer open.
+    """
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    from altaviz.errors import UsageError
+
+    found = (ctx.lakehouse.read(ALERTS).where(F.col("alert_id") == alert_id).toArrow().to_pylist()
+             if ctx.lakehouse.exists(ALERTS) else [])
+    if not found:
+        raise UsageError(f"no alert with id {alert_id!r} (list them with `altaviz alerts list`)")
+    row = found[0]
+    if row["status"] != "open":
+        raise UsageError(f"alert {alert_id} is {row['status']}, not open: nothing to acknowledge")
+    if row["acknowledged"]:
+        return row
+    row.update(acknowledged=True, acknowledged_at=(at or ctx.clock()).astimezone(UTC), acknowledged_by=by)
+    table = pa.Table.from_pylist([row], schema=ctx.lakehouse.read(ALERTS).limit(0).toArrow().schema)
+    ctx.lakehouse.merge(ALERTS, table, on=["alert_id"], partition_by=["date"]).when_matched_update_all().execute()
+    return row
