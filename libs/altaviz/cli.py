@@ -7,7 +7,7 @@ import io
 import json
 import os
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -156,7 +156,7 @@ def run(
     lakehouse_root: RootOption = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="The run's as-of time (ISO 8601, UTC when no offset) for freshness and alerts; "
-                "default: now (for a freshly simulated demo fleet: the end of its data).",
+                "default: now, or for a simulated fleet the end of its simulated data.",
         show_default=False)] = None,
 ) -> None:
     """The main job: simulate a demo fleet if nothing has landed, then run every stage and summarise."""
@@ -174,9 +174,15 @@ def run(
         report = run_simulation(ctx.paths, compressors=demo.compressors, days=demo.days, seed=demo.seed,
                                 progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
         results.append(("simulate", 0, report.readings, report.seconds))
-        if run_as_of is None:  # judge the demo fleet as of the end of its simulated days, not hours later
-            run_as_of = datetime.combine(report.start, datetime.min.time(), UTC) + timedelta(days=report.days)
-            _progress(f"demo fleet: this run is as of the end of its data, {run_as_of:%Y-%m-%d %H:%M} UTC")
+    if run_as_of is None:
+        from altaviz.simulator.simulation import simulated_window_end
+
+        # A simulated fleet is judged as of the end of its simulated days (every run alike), not of the wall
+        # clock, which would call every unit silent; real telemetry is judged as of now.
+        run_as_of = simulated_window_end(ctx.paths)
+        if run_as_of is not None:
+            _progress(f"simulated fleet: runs are as of the end of its data, {run_as_of:%Y-%m-%d %H:%M} UTC "
+                      "(--as-of to choose)")
     result = bronze.run(ctx)
     _print_report(result)
     results.append((result.stage, result.rows_in, result.rows_out, result.seconds))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,6 +62,30 @@ def _window(start: date | None, days: int, profile: FleetProfile) -> date:
     return first
 
 
+def _window_file(paths: LakehousePaths) -> str:
+    return os.path.join(os.path.dirname(labels_file(paths)), "simulated_window.json")
+
+
+def _record_window_end(paths: LakehousePaths, end: datetime) -> None:
+    """Keep the latest end of any window simulated into this lakehouse, next to the labels."""
+    known = simulated_window_end(paths)
+    latest = max(end, known) if known else end
+    path = _window_file(paths)
+    temp = f"{path}.{os.getpid()}.tmp"
+    with open(temp, "w", encoding="utf-8") as handle:
+        json.dump({"window_end": latest.isoformat()}, handle)
+    os.replace(temp, path)
+
+
+def simulated_window_end(paths: LakehousePaths) -> datetime | None:
+    """The end of the latest simulated window in this lakehouse, or None when nothing was simulated here."""
+    path = _window_file(paths)
+    if not paths.is_local or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return datetime.fromisoformat(json.load(handle)["window_end"])
+
+
 def simulate(paths: LakehousePaths, *, compressors: int = 200, days: int = 1, start: date | None = None,
              seed: int = 42, profile: FleetProfile | None = None,
              progress: Progress | None = None) -> SimulationReport:
@@ -102,6 +128,7 @@ def simulate(paths: LakehousePaths, *, compressors: int = 200, days: int = 1, st
         ("compressors", compressors_table(fleet)), ("stations", stations_table(fleet)),
         ("basins", basins_table(fleet))))
     labels_path = write_parquet_atomic(labels, labels_file(paths))
+    _record_window_end(paths, datetime.combine(first + timedelta(days=days), datetime.min.time(), UTC))
     notify("reference", len(references) + 1, len(references) + 1)
 
     files: list[str] = []
