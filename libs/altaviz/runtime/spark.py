@@ -71,6 +71,8 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.driver.memory", driver_memory or os.environ.get("ALTAVIZ_DRIVER_MEMORY", "6g"))
         .config("spark.sql.adaptive.enabled", "true")
+        # The delta-rs back end collects each write as Arrow: ten fleet-days of Bronze are ~1.2 GB of results.
+        .config("spark.driver.maxResultSize", os.environ.get("ALTAVIZ_MAX_RESULT_SIZE", "4g"))
         # Whole-stage code for wide projections (validation rules, window features) exceeds HotSpot's
         # 8,000-byte limit for JIT compilation; without this flag those methods run interpreted, 5x slower.
         .config("spark.driver.extraJavaOptions", "-XX:-DontCompileHugeMethods")
