@@ -272,9 +272,9 @@ def alerts_list(
     _positive("--limit", limit)
     if format not in ("table", "json", "csv"):
         raise UsageError(f"--format must be one of table, json, csv (got {format!r})")
-    from altaviz.stages import gold
-
     import pyarrow as pa
+
+    from altaviz.stages import gold
 
     rows = gold.list_alerts(_context(lakehouse_root), status=None if status == "all" else status, limit=limit)
     if not rows:
@@ -346,6 +346,18 @@ def bench(
     out.print(table)
 
 
+def spark_failure(exc: BaseException) -> str | None:
+    """The one line worth showing from a Spark/JVM failure (its first `Caused by:`), or None for other errors."""
+    if not type(exc).__module__.startswith(("py4j", "pyspark")):
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    causes = [line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
+    text = causes[0] if causes else (lines[0] if lines else type(exc).__name__)
+    # Drop the Java class name: "org.apache.spark.SparkException: Job aborted ..." -> "Job aborted ..."
+    head, _, rest = text.partition(": ")
+    return rest if rest and "." in head and " " not in head else text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line and a non-zero exit for every expected error, never a traceback."""
     command = typer.main.get_command(app)
@@ -370,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug, not bad input: one line, the traceback only on request
         if os.environ.get("ALTAVIZ_DEBUG"):
             raise
+        cause = spark_failure(exc)
+        if cause:
+            err.print(f"altaviz: error: Spark failed: {cause} (set ALTAVIZ_DEBUG=1 for the traceback)",
+                      highlight=False, markup=False)
+            return 1
         err.print(f"altaviz: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
                   "(set ALTAVIZ_DEBUG=1 for the traceback)", highlight=False, markup=False)
         return 70

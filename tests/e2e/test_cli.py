@@ -133,3 +133,17 @@ def test_bench_json_reports_median_throughput_and_memory_per_stage(spark, capsys
         assert s["peak_python_mb"] > 0 and s["peak_jvm_mb"] > 0
     assert stages["simulate"]["limit_seconds"] == 5.0 and stages["bronze"]["limit_seconds"] == 30.0
     assert stages["bronze_to_silver"]["limit_seconds"] == 60.0
+
+
+def test_a_spark_failure_is_one_line_with_its_cause():
+    """A JVM error shows its first `Caused by:` line, without Java class names or a stack trace."""
+    from altaviz.cli import spark_failure
+
+    error = type("Py4JJavaError", (Exception,), {"__module__": "py4j.protocol"})(
+        "An error occurred while calling o1504.getResult.\n: org.apache.spark.SparkException: Exception thrown\n"
+        "\tat org.apache.spark.util.SparkErrorUtils.tryWithSafeFinally(SparkErrorUtils.scala:86)\n"
+        "Caused by: org.apache.spark.SparkException: Job aborted due to stage failure: Total size of serialized "
+        "results of 3 tasks (1198.5 MiB) is bigger than spark.driver.maxResultSize (1024.0 MiB)\n\tat x.y(Z.scala:1)")
+    assert spark_failure(error) == ("Job aborted due to stage failure: Total size of serialized results of 3 tasks "
+                                    "(1198.5 MiB) is bigger than spark.driver.maxResultSize (1024.0 MiB)")
+    assert spark_failure(ValueError("a bug")) is None

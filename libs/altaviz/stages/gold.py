@@ -25,7 +25,6 @@ from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame
 
     from altaviz.runtime.context import RunContext
     from altaviz.thresholds import Thresholds
