@@ -174,6 +174,13 @@ class PhysicalLimits:
                 raise ConfigError(f"silver.physical_limits.{name} must be [low, high] with low < high")
 
 
+def _require_positive(settings: object, section: str, names: tuple[str, ...]) -> None:
+    """Refuse a zero or negative value for any of `names`, naming `section.name`."""
+    for name in names:
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{section}.{name} must be > 0 (got {getattr(settings, name)})")
+
+
 @dataclass(frozen=True)
 class SilverSettings:
     """How Silver validates readings (see config/pipeline.yaml for what each knob means)."""
@@ -189,9 +196,8 @@ class SilverSettings:
     def __post_init__(self) -> None:
         if self.stuck_readings < 2:
             raise ConfigError(f"silver.stuck_readings must be >= 2 (got {self.stuck_readings})")
-        for name in ("lateness_hours", "future_tolerance_minutes", "outlier_sigma", "outlier_history_hours"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"silver.{name} must be > 0 (got {getattr(self, name)})")
+        _require_positive(self, "silver", ("lateness_hours", "future_tolerance_minutes", "outlier_sigma",
+                                           "outlier_history_hours"))
 
 
 @dataclass(frozen=True)
@@ -204,9 +210,8 @@ class GoldSettings:
     close_after_days: float = 7.0
 
     def __post_init__(self) -> None:
-        for name in ("escalate_after_hours", "resolve_after_hours", "stale_after_hours", "close_after_days"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"gold.{name} must be > 0 (got {getattr(self, name)})")
+        _require_positive(self, "gold", ("escalate_after_hours", "resolve_after_hours", "stale_after_hours",
+                                         "close_after_days"))
 
 
 @dataclass(frozen=True)

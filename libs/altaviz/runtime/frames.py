@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,3 +26,8 @@ def small_frame(spark: SparkSession, rows: Sequence[Any], schema: StructType | s
     records = [r if isinstance(r, dict) else r.asDict() for r in rows]
     table = pa.Table.from_pylist(records, schema=to_arrow_schema(schema))
     return spark.createDataFrame(table, schema=schema)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A datetime collected from Spark (naive, local time) or given by a caller, as aware UTC."""
+    return value.astimezone(UTC) if value is not None else None

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.lakehouse.paths import TableRef
-from altaviz.runtime.frames import small_frame
+from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import (
     SENSOR_COLUMNS,
     alerts_schema,
@@ -38,10 +38,6 @@ BASIN_HEALTH = TableRef("lh_gold_curated", "basin_health")
 GOLD_RUNS = TableRef("lh_gold_curated", "gold_runs")
 HOUR = timedelta(hours=1)
 SEVERITY_RANK = {"normal": 0, "warning": 1, "critical": 2}
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
 
 
 def _floor_hour(value: datetime) -> datetime:
@@ -90,11 +86,11 @@ def _aggregate(ctx: RunContext, touched: list[Any], thresholds: Thresholds) -> p
     from altaviz.transforms.gold import centres, hourly_partials, window_aggregates, with_status
 
     ranges = small_frame(ctx.spark, [
-        {"compressor_id": r.compressor_id, "_lo": _floor_hour(_utc(r.lo)),
-         "_hi": _floor_hour(_utc(r.hi)) + 23 * HOUR} for r in touched],
+        {"compressor_id": r.compressor_id, "_lo": _floor_hour(as_utc(r.lo)),
+         "_hi": _floor_hour(as_utc(r.hi)) + 23 * HOUR} for r in touched],
         "compressor_id string, _lo timestamp, _hi timestamp")
-    start = min(_floor_hour(_utc(r.lo)) for r in touched) - 23 * HOUR
-    end = max(_floor_hour(_utc(r.hi)) for r in touched) + 24 * HOUR
+    start = min(_floor_hour(as_utc(r.lo)) for r in touched) - 23 * HOUR
+    end = max(_floor_hour(as_utc(r.hi)) for r in touched) + 24 * HOUR
     clean = (ctx.lakehouse.read(TELEMETRY_CLEAN)
              .where(F.col("date").between(F.lit(start.date()), F.lit(end.date())))
              .where((F.col("timestamp") >= F.lit(start)) & (F.col("timestamp") < F.lit(end))))
@@ -128,7 +124,7 @@ def _active_alerts(ctx: RunContext) -> list[Alert]:
     if not ctx.lakehouse.exists(ALERTS):
         return []
     rows = ctx.lakehouse.read(ALERTS).where(F.col("status") == "open").toArrow().to_pylist()
-    return [Alert(**{c: (_utc(r[c]) if isinstance(r[c], datetime) else r[c]) for c in ALERT_COLUMNS}) for r in rows]
+    return [Alert(**{c: (as_utc(r[c]) if isinstance(r[c], datetime) else r[c]) for c in ALERT_COLUMNS}) for r in rows]
 
 
 def _hour_rows(ctx: RunContext, start: datetime, end: datetime, units_with_alerts: set[str],
@@ -164,7 +160,7 @@ def _hour_rows(ctx: RunContext, start: datetime, end: datetime, units_with_alert
             .where((F.col("agg_timestamp") >= F.lit(start)) & F.col("_prev").isNotNull()
                    & (F.col("first_reading_at") >= F.col("_prev") + F.make_dt_interval(secs=F.lit(stale * 3600.0))))
             .collect())
-    return hours, [Gap(g.compressor_id, _utc(g._prev), _utc(g.first_reading_at)) for g in gaps]
+    return hours, [Gap(g.compressor_id, as_utc(g._prev), as_utc(g.first_reading_at)) for g in gaps]
 
 
 def _alert_table(alerts: list[Alert]) -> pa.Table:
@@ -178,17 +174,20 @@ def _alert_table(alerts: list[Alert]) -> pa.Table:
 
 # --- serving tables ----------------------------------------------------------------------------------------------
 
+def _rows_by(ctx: RunContext, ref: TableRef, key: str) -> dict[str, dict[str, Any]]:
+    """A small table (dimension, serving table) as {key: row}; empty when the table does not exist yet."""
+    if not ctx.lakehouse.exists(ref):
+        return {}
+    return {r[key]: r for r in ctx.lakehouse.read(ref).toArrow().to_pylist()}
+
+
 def _fleet_health(ctx: RunContext, touched: list[Any], latest_status: dict[str, dict[str, str | None]],
-                  as_of: datetime) -> list[dict[str, Any]]:
+                  as_of: datetime, previous: dict[str, dict[str, Any]],
+                  stations: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per compressor: the newest reading and its hour's statuses, open alerts, location."""
     from pyspark.sql import functions as F
 
-    previous = ({r["compressor_id"]: r for r in ctx.lakehouse.read(FLEET_HEALTH).toArrow().to_pylist()}
-                if ctx.lakehouse.exists(FLEET_HEALTH) else {})
-    units = ({r["compressor_id"]: r for r in ctx.lakehouse.read(DIM_COMPRESSOR).toArrow().to_pylist()}
-             if ctx.lakehouse.exists(DIM_COMPRESSOR) else {})
-    stations = ({r["station_id"]: r for r in ctx.lakehouse.read(DIM_STATION).toArrow().to_pylist()}
-                if ctx.lakehouse.exists(DIM_STATION) else {})
+    units = _rows_by(ctx, DIM_COMPRESSOR, "compressor_id")
     open_counts: dict[tuple[str, str], int] = {}
     if ctx.lakehouse.exists(ALERTS):
         for r in (ctx.lakehouse.read(ALERTS).where(F.col("status") == "open")
@@ -200,11 +199,11 @@ def _fleet_health(ctx: RunContext, touched: list[Any], latest_status: dict[str, 
     rows = []
     for unit in sorted(set(units) | set(previous) | set(newest)):
         dim, before, new = units.get(unit, {}), previous.get(unit, {}), newest.get(unit)
-        last = _utc(before.get("last_reading_at"))
+        last = as_utc(before.get("last_reading_at"))
         values = {s: before.get(s) for s in SENSOR_COLUMNS}
         statuses = {s: before.get(f"{s}_status") for s in SENSOR_COLUMNS}
-        if new is not None and (last is None or _utc(new.hi) >= last):
-            last = _utc(new.hi)
+        if new is not None and (last is None or as_utc(new.hi) >= last):
+            last = as_utc(new.hi)
             values = {s: new.latest[s] for s in SENSOR_COLUMNS}
         if unit in latest_status:
             statuses = latest_status[unit]
@@ -249,14 +248,11 @@ def _rollup(rows: list[dict[str, Any]], key: str, extra: dict[str, dict[str, Any
     return out
 
 
-def _write_serving(ctx: RunContext, fleet: list[dict[str, Any]]) -> None:
+def _write_serving(ctx: RunContext, fleet: list[dict[str, Any]], stations: dict[str, dict[str, Any]]) -> None:
     ctx.lakehouse.write(FLEET_HEALTH, small_frame(ctx.spark, fleet, fleet_health_schema()), mode="overwrite",
                         merge_schema=True)
-    stations = ({r["station_id"]: {"station_name": r["station_name"], "basin": r["basin"], "latitude": r["latitude"],
-                                   "longitude": r["longitude"]}
-                 for r in ctx.lakehouse.read(DIM_STATION).toArrow().to_pylist()}
-                if ctx.lakehouse.exists(DIM_STATION) else {})
-    station_rows = _rollup(fleet, "station_id", stations)
+    where = {sid: {k: r[k] for k in ("station_name", "basin", "latitude", "longitude")} for sid, r in stations.items()}
+    station_rows = _rollup(fleet, "station_id", where)
     common = ("compressors long, units_normal long, units_warning long, units_critical long, units_stale long, "
               "open_warning_alerts long, open_critical_alerts long, worst_status string, as_of timestamp")
     ctx.lakehouse.write(STATION_HEALTH, small_frame(
@@ -285,8 +281,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
         return StageResult("gold", 0, 0, round(time.perf_counter() - started, 3),
                            {"run_id": run_id, "message": "no Silver table yet: nothing to aggregate"})
     previous = _previous_runs(ctx)
-    watermark = max((_utc(r.silver_watermark) for r in previous if r.silver_watermark), default=None)
-    alerts_through = max((_utc(r.alerts_through) for r in previous if r.alerts_through), default=None)
+    watermark = max((as_utc(r.silver_watermark) for r in previous if r.silver_watermark), default=None)
+    alerts_through = max((as_utc(r.alerts_through) for r in previous if r.alerts_through), default=None)
 
     touched = _touched(ctx, watermark)
     clean_rows = sum(r.n for r in touched)
@@ -301,48 +297,43 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                             partition_by=["date"]).when_matched_update_all().when_not_matched_insert_all().execute()
         dates = pc.unique(batch["date"]).to_pylist()
         ctx.lakehouse.optimize(SENSOR_READINGS_AGG, zorder_by=["compressor_id"], partitions={"date": dates})
-        newest_hour = {r.compressor_id: _floor_hour(_utc(r.hi)) for r in touched}
+        newest_hour = {r.compressor_id: _floor_hour(as_utc(r.hi)) for r in touched}
         hourly = batch.filter(pc.equal(batch["window_type"], "1hr")).select(
             ["compressor_id", "agg_timestamp", *[f"{s}_status" for s in SENSOR_COLUMNS]]).to_pylist()
         for r in hourly:
-            if newest_hour.get(r["compressor_id"]) == _utc(r["agg_timestamp"]):
+            if newest_hour.get(r["compressor_id"]) == as_utc(r["agg_timestamp"]):
                 latest_status[r["compressor_id"]] = {s: r[f"{s}_status"] for s in SENSOR_COLUMNS}
         del batch
 
     # Alerts: every complete hour not evaluated yet, in time order.
     evaluate_to = _floor_hour(as_of)
-    first_hour = alerts_through
-    if first_hour is None and ctx.lakehouse.exists(SENSOR_READINGS_AGG):
-        from pyspark.sql import functions as F
-
-        low = ctx.lakehouse.read(SENSOR_READINGS_AGG).agg(F.min("agg_timestamp")).first()[0]
-        first_hour = _utc(low)
+    # Never evaluated: every earlier run found no clean rows, so the windows are this run's (from `touched`).
+    first_hour = alerts_through or min((_floor_hour(as_utc(r.lo)) for r in touched), default=None)
     active = _active_alerts(ctx)
     hours, gaps = ([], [])
     if first_hour is not None and first_hour < evaluate_to:
         ctx.progress(f"gold: evaluating alerts for {first_hour:%Y-%m-%d %H:%M} .. {evaluate_to:%Y-%m-%d %H:%M} UTC")
         hours, gaps = _hour_rows(ctx, first_hour, evaluate_to, {a.compressor_id for a in active}, thresholds)
-    fleet_before = ({r["compressor_id"]: _utc(r["last_reading_at"])
-                     for r in ctx.lakehouse.read(FLEET_HEALTH).select("compressor_id", "last_reading_at")
-                     .toArrow().to_pylist() if r["last_reading_at"] is not None}
-                    if ctx.lakehouse.exists(FLEET_HEALTH) else {})
-    last_seen = dict(fleet_before)
+    fleet_before = _rows_by(ctx, FLEET_HEALTH, "compressor_id")
+    last_seen = {unit: as_utc(r["last_reading_at"]) for unit, r in fleet_before.items() if r["last_reading_at"]}
     for r in touched:
-        hi = _utc(r.hi)
+        hi = as_utc(r.hi)
         if last_seen.get(r.compressor_id) is None or hi > last_seen[r.compressor_id]:
             last_seen[r.compressor_id] = hi
     units = {r.compressor_id: (r.latest["model"], r.latest["station_id"], r.latest["basin"]) for r in touched}
     changed = evaluate_alerts(active=active, hours=hours, gaps=gaps, last_seen=last_seen, thresholds=thresholds,
                               policy=policy_from(ctx), as_of=as_of, units=units)
-    opened = sum(1 for a in changed if a.alert_id not in {b.alert_id for b in active})
+    known = {a.alert_id for a in active}
+    opened = sum(1 for a in changed if a.alert_id not in known)
     if changed or not ctx.lakehouse.exists(ALERTS):  # the table exists (empty) even before the first alert
         ctx.progress(f"gold: {len(changed):,} alert(s) opened or changed")
         ctx.lakehouse.merge(ALERTS, _alert_table(changed), on=["alert_id"], partition_by=["date"]) \
             .when_matched_update_all().when_not_matched_insert_all().execute()
 
-    fleet = _fleet_health(ctx, touched, latest_status, as_of)
-    _write_serving(ctx, fleet)
-    new_watermark = max([w for w in (watermark, *(_utc(r.processed) for r in touched)) if w is not None],
+    stations = _rows_by(ctx, DIM_STATION, "station_id")
+    fleet = _fleet_health(ctx, touched, latest_status, as_of, fleet_before, stations)
+    _write_serving(ctx, fleet, stations)
+    new_watermark = max([w for w in (watermark, *(as_utc(r.processed) for r in touched)) if w is not None],
                         default=None)
     through = max(evaluate_to, alerts_through) if alerts_through else (evaluate_to if first_hour else None)
     ctx.lakehouse.write(GOLD_RUNS, small_frame(ctx.spark, [{
@@ -385,8 +376,9 @@ def acknowledge(ctx: RunContext, alert_id: str, *, by: str, at: datetime | None 
 
     from altaviz.errors import UsageError
 
-    found = (ctx.lakehouse.read(ALERTS).where(F.col("alert_id") == alert_id).toArrow().to_pylist()
-             if ctx.lakehouse.exists(ALERTS) else [])
+    matching = (ctx.lakehouse.read(ALERTS).where(F.col("alert_id") == alert_id).toArrow()
+                if ctx.lakehouse.exists(ALERTS) else None)
+    found = matching.to_pylist() if matching is not None else []
     if not found:
         raise UsageError(f"no alert with id {alert_id!r} (list them with `altaviz alerts list`)")
     row = found[0]
@@ -395,6 +387,6 @@ def acknowledge(ctx: RunContext, alert_id: str, *, by: str, at: datetime | None 
     if row["acknowledged"]:
         return row
     row.update(acknowledged=True, acknowledged_at=(at or ctx.clock()).astimezone(UTC), acknowledged_by=by)
-    table = pa.Table.from_pylist([row], schema=ctx.lakehouse.read(ALERTS).limit(0).toArrow().schema)
+    table = pa.Table.from_pylist([row], schema=matching.schema)
     ctx.lakehouse.merge(ALERTS, table, on=["alert_id"], partition_by=["date"]).when_matched_update_all().execute()
     return row

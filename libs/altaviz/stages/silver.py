@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.lakehouse.paths import TableRef
-from altaviz.runtime.frames import small_frame
+from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import (
     SENSOR_COLUMNS,
     silver_runs_schema,
@@ -32,11 +32,6 @@ QUALITY_CHECKS = TableRef("lh_silver_cleaned", "quality_checks")
 DIM_COMPRESSOR = TableRef("lh_silver_cleaned", "dim_compressor")
 DIM_STATION = TableRef("lh_silver_cleaned", "dim_station")
 CADENCE = timedelta(minutes=5)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """A datetime collected from Spark (naive, local time) or given by a caller, as aware UTC."""
-    return value.astimezone(UTC) if value is not None else None
 
 
 def refresh_dimensions(ctx: RunContext) -> DataFrame | None:
@@ -177,8 +172,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
         return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3),
                            {"run_id": run_id, "message": "no Bronze table yet: nothing to validate"})
     previous = _previous_runs(ctx)
-    watermark = max((_utc(r.window_end) for r in previous if r.window_end is not None), default=None)
-    event_high = max((_utc(r.max_event_time) for r in previous if r.max_event_time is not None), default=None)
+    watermark = max((as_utc(r.window_end) for r in previous if r.window_end is not None), default=None)
+    event_high = max((as_utc(r.max_event_time) for r in previous if r.max_event_time is not None), default=None)
     dims = refresh_dimensions(ctx)
     window = _window(ctx, watermark)
     summary = window.agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"),
@@ -191,8 +186,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                        quality=[], blocked=[], message="no new Bronze rows since the last run")
         return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3), details)
 
-    lo = _utc(summary.lo) or as_of
-    hi = _utc(summary.hi) or lo
+    lo = as_utc(summary.lo) or as_of
+    hi = as_utc(summary.hi) or lo
     cutoff = event_high - timedelta(hours=ctx.settings.silver.lateness_hours) if event_high else None
     batch = _label(ctx, window, dims, as_of, (lo, hi), cutoff)
     is_clean = pc.is_null(batch["reject_reason"])
@@ -233,7 +228,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                         mode="append", partition_by=["check_date"])
     blocked = failed_blocks(results)
     known_times = [t for t in (max_event, event_high) if t is not None]
-    run_row = {"run_id": run_id, "as_of": as_of, "window_start": watermark, "window_end": _utc(summary.arrived),
+    run_row = {"run_id": run_id, "as_of": as_of, "window_start": watermark, "window_end": as_utc(summary.arrived),
                "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows, "clean_rows": clean_rows, "rejected_rows": rejected_rows,
                "duplicate_rows": duplicate_rows, "balanced": balanced, "quality_passed": not blocked,
                "finished_at": ctx.clock().astimezone(UTC)}

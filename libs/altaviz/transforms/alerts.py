@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 
 from altaviz.thresholds import Thresholds
@@ -33,10 +33,6 @@ HOUR = timedelta(hours=1)
 UnitInfo = tuple[str | None, str | None, str | None]
 THRESHOLD = "threshold"
 FRESHNESS = "data_freshness"
-ALERT_COLUMNS = (
-    "alert_id", "alert_type", "compressor_id", "sensor", "severity", "status", "opened_at", "last_breach_at",
-    "peak_value", "threshold_value", "escalated_at", "escalation_reason", "acknowledged", "acknowledged_at",
-    "acknowledged_by", "resolved_at", "closed_at", "message", "model", "station_id", "basin", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -101,6 +97,10 @@ class Alert:
 
     def as_row(self) -> dict[str, object]:
         return {c: getattr(self, c) for c in ALERT_COLUMNS}
+
+
+#: The alert columns, in `alerts` table order (the table adds its partition column `date`).
+ALERT_COLUMNS = tuple(f.name for f in fields(Alert))
 
 
 def alert_id(alert_type: str, compressor_id: str, sensor: str | None, opened_at: datetime) -> str:
