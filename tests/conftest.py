@@ -29,3 +29,24 @@ def lakehouse_root(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("ALTAVIZ_LAKEHOUSE_ROOT", str(root))
     return root
+
+
+class FakeTime:
+    """A clock that moves only when slept on, and remembers every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.fixture()
+def fake_time() -> FakeTime:
+    """Sleeps that take no time, on a clock they advance."""
+    return FakeTime()

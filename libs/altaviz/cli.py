@@ -1,4 +1,4 @@
-"""The `altaviz` command: simulate, ingest, run, sql and bench against a local lakehouse."""
+"""The `altaviz` command: simulate, ingest, run, pipeline, alerts, sql and bench against a local lakehouse."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from altaviz.console import RootOption, err, lakehouse_paths, out, progress
 from altaviz.errors import AltavizError, UsageError
+from altaviz.pipeline_command import pipeline_app
 
 if TYPE_CHECKING:
     from altaviz.stages import StageResult
@@ -29,22 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-RootOption = Annotated[str | None, typer.Option(
-    "--lakehouse-root", help="Local lakehouse folder (default: $ALTAVIZ_LAKEHOUSE_ROOT, else ./.lakehouse).",
-    show_default=False)]
-
-
-def _paths(root: str | None):
-    from altaviz.lakehouse.paths import resolve_paths
-
-    return resolve_paths(root)
-
-
-def _progress(message: str) -> None:
-    err.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {message}", highlight=False)
+_paths = lakehouse_paths
+_progress = progress
 
 
 def _context(root: str | None):
@@ -159,52 +147,35 @@ def run(
                 "default: now, or for a simulated fleet the end of its simulated data.",
         show_default=False)] = None,
 ) -> None:
-    """The main job: simulate a demo fleet if nothing has landed, then run every stage and summarise."""
+    """The main job: simulate a demo fleet if nothing has landed, then run pipelines/pl_altaviz_hourly."""
+    from altaviz.pipeline_command import execute as execute_pipeline
+    from altaviz.pipeline_command import exit_documents, print_run, raise_if_failed, simulated_as_of
+    from altaviz.runner.plan import build_plan
+    from altaviz.runner.project import medallion_pipeline, notebooks_for
     from altaviz.simulator import simulate as run_simulation
-    from altaviz.stages import bronze, gold, silver
+    from altaviz.stages import StageResult, bronze
 
-    run_as_of = _parse_timestamp(as_of)
-
+    params = {"as_of": _parse_timestamp(as_of).isoformat()} if as_of else {}  # type: ignore[union-attr]
+    folder = medallion_pipeline()
+    plan = build_plan(folder, notebooks_for(folder), params)  # a broken definition fails before anything runs
     ctx = _context(lakehouse_root)
     landing = ctx.paths.files_path("lh_bronze_raw", ctx.settings.bronze.landing_dir)
-    results = []
     if not ctx.files.list_files(landing) and not ctx.lakehouse.exists(bronze.TELEMETRY_RAW):
         demo = ctx.settings.demo
         _progress(f"nothing has landed: simulating a demo fleet of {demo.compressors} compressors x {demo.days} day(s)")
         report = run_simulation(ctx.paths, compressors=demo.compressors, days=demo.days, seed=demo.seed,
                                 progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
-        results.append(("simulate", 0, report.readings, report.seconds))
-    if run_as_of is None:
-        from altaviz.simulator.simulation import simulated_window_end
-
-        # A simulated fleet is judged as of the end of its simulated days (every run alike), not of the wall
-        # clock, which would call every unit silent; real telemetry is judged as of now.
-        run_as_of = simulated_window_end(ctx.paths)
-        if run_as_of is not None:
-            _progress(f"simulated fleet: runs are as of the end of its data, {run_as_of:%Y-%m-%d %H:%M} UTC "
-                      "(--as-of to choose)")
-    result = bronze.run(ctx)
-    _print_report(result)
-    results.append((result.stage, result.rows_in, result.rows_out, result.seconds))
-    checked = silver.run(ctx, as_of=run_as_of)
-    _print_silver(checked)
-    results.append((checked.stage, checked.rows_in, checked.rows_out, checked.seconds))
-    blocked = checked.details.get("blocked")
-    if not blocked:
-        aggregated = gold.run(ctx, as_of=run_as_of)
-        _print_gold(aggregated)
-        results.append((aggregated.stage, aggregated.rows_in, aggregated.rows_out, aggregated.seconds))
-    table = Table(title="altaviz run", show_lines=False)
-    for column in ("stage", "rows in", "rows out", "seconds"):
-        table.add_column(column, justify="left" if column == "stage" else "right")
-    for stage, rows_in, rows_out, seconds in results:
-        table.add_row(stage, f"{rows_in:,}", f"{rows_out:,}", f"{seconds:.1f}")
-    out.print(table)
-    if blocked:
-        from altaviz.quality import QualityGateError
-
-        raise QualityGateError(f"quality gate failed, Gold not run: {', '.join(blocked)} "
-                               "(see the quality checks above and lh_silver_cleaned.quality_checks)")
+        out.print(f"simulate: {report.readings:,} reading(s) from {report.compressors:,} compressor(s), "
+                  f"{report.failing_units} failing unit(s) ({report.seconds:.1f}s)", highlight=False)
+    plan = build_plan(folder, notebooks_for(folder), simulated_as_of(plan, params, lakehouse_root))
+    result = execute_pipeline(plan, root=lakehouse_root, spark=lambda: ctx.spark)
+    printers = {"bronze": _print_report, "silver": _print_silver, "gold": _print_gold}
+    for document in exit_documents(result):
+        printer = printers.get(document.get("stage"))
+        if printer:
+            printer(StageResult(**{k: document[k] for k in ("stage", "rows_in", "rows_out", "seconds", "details")}))
+    print_run(result)
+    raise_if_failed(result)
 
 
 def _print_gold(result: StageResult, *, shown: int = 15) -> None:
@@ -257,6 +228,7 @@ def _render(table: Any, fmt: str) -> str:
 
 alerts_app = typer.Typer(help="List and acknowledge Gold alerts.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(pipeline_app, name="pipeline")
 
 
 @alerts_app.command("list")

@@ -31,3 +31,11 @@ class EnvironmentSetupError(AltavizError):
     """The machine lacks something altaviz needs to run (Java, Spark, a package)."""
 
     exit_code = 3
+
+
+class FabricApiError(AltavizError):
+    """A Fabric REST call failed; the message carries the status, error code and request id."""
+
+
+class PipelineError(AltavizError):
+    """A pipeline or notebook definition is invalid, or a pipeline run failed."""

@@ -102,13 +102,15 @@ class OneLakePaths(LakehousePaths):
         self.workspace_id = workspace_id
         self.lakehouse_ids = dict(lakehouse_ids or {})
 
-    def _use_guid_form(self) -> bool:
+    @property
+    def needs_ids(self) -> bool:
+        """True when the workspace name is unsafe in a URL, so paths use workspace and lakehouse GUIDs."""
         return not _SAFE_NAME.match(self.workspace.replace("-", "_"))
 
     def lakehouse_path(self, lakehouse: str) -> str:
         if lakehouse not in LAKEHOUSES:
             raise ConfigError(f"unknown lakehouse {lakehouse!r}; expected one of {', '.join(LAKEHOUSES)}")
-        if self._use_guid_form():
+        if self.needs_ids:
             if not self.workspace_id or lakehouse not in self.lakehouse_ids:
                 raise ConfigError(
                     f"workspace name {self.workspace!r} is not URL-safe: give the workspace id and the id of "

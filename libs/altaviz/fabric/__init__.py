@@ -1,0 +1,1 @@
+"""Microsoft Fabric: REST client and Git-format items."""
