@@ -33,6 +33,8 @@ def test_wheel_declares_no_spark_or_delta_spark_dependency(wheel):
     assert not any(dep in line.lower() for line in required for dep in ("pyspark", "delta-spark", "deltalake"))
     assert "altaviz/_bundled_config/pipeline.yaml" in names
     assert "altaviz/cli.py" in names
+    assert "altaviz/_bundled_pipelines/pl_altaviz_hourly.DataPipeline/pipeline-content.json" in names
+    assert "altaviz/_bundled_fabric_notebooks/nb_gold_aggregate.Notebook/notebook-content.py" in names
 
 
 @pytest.mark.slow
@@ -44,7 +46,8 @@ def test_wheel_installs_into_a_clean_venv_without_pyspark_and_imports(wheel, tmp
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
                    check=True, capture_output=True, text=True)
     probe = (
-        "import importlib.util, altaviz, altaviz.config, altaviz.lakehouse, altaviz.simulator, altaviz.cli;"
+        "import importlib.util, altaviz, altaviz.config, altaviz.lakehouse, altaviz.simulator, altaviz.cli,"
+        " altaviz.entrypoints, altaviz.runner.execute;"
         "assert importlib.util.find_spec('pyspark') is None, 'pyspark got installed';"
         "assert importlib.util.find_spec('delta') is None, 'delta-spark got installed';"
         "print(altaviz.config.load_settings().demo.compressors)"
@@ -54,3 +57,8 @@ def test_wheel_installs_into_a_clean_venv_without_pyspark_and_imports(wheel, tmp
     assert done.stdout.strip().isdigit()
     helped = subprocess.run([str(env_dir / "bin" / "altaviz"), "--help"], capture_output=True, text=True, check=False)
     assert helped.returncode == 0 and "simulate" in helped.stdout
+    checked = subprocess.run([str(env_dir / "bin" / "altaviz"), "pipeline", "check",
+                              str(next(env_dir.glob("lib/python*/site-packages/altaviz/_bundled_pipelines")) /
+                                  "pl_altaviz_hourly.DataPipeline")],
+                             capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert checked.returncode == 0 and "pl_altaviz_hourly: OK, 4 activities" in checked.stdout, checked.stderr

@@ -230,7 +230,8 @@ def references(node: Any) -> list[tuple[str, str]]:
 
     def walk(n: Any) -> None:
         if isinstance(n, Member):
-            if isinstance(n.target, Member) and n.target.name == "parameters" and _is_call(n.target.target, "pipeline"):
+            if (isinstance(n.target, Member) and n.target.name.lower() == "parameters"
+                    and _is_call(n.target.target, "pipeline")):
                 found.append(("parameter", n.name))
             walk(n.target)
         elif isinstance(n, Index):
@@ -265,10 +266,10 @@ def check_expression(node: Any, source: str) -> None:
         for arg in node.args:
             check_expression(arg, source)
     elif isinstance(node, Member):
-        if _is_call(node.target, "pipeline") and node.name not in PIPELINE_PROPERTIES:
+        if _is_call(node.target, "pipeline") and node.name.lower() not in {p.lower() for p in PIPELINE_PROPERTIES}:
             raise ExpressionError(f"unsupported property pipeline().{node.name} in @{source} "
                                   f"(supported: {', '.join(PIPELINE_PROPERTIES)})")
-        if _is_call(node.target, "activity") and node.name not in ACTIVITY_PROPERTIES:
+        if _is_call(node.target, "activity") and node.name.lower() not in ACTIVITY_PROPERTIES:
             raise ExpressionError(f"unsupported property activity(...).{node.name} in @{source} "
                                   f"(supported: {', '.join(ACTIVITY_PROPERTIES)})")
         check_expression(node.target, source)

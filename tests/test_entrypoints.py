@@ -1,0 +1,147 @@
+"""What the notebooks call: lakehouse paths from the runtime context, as-of parsing, the quality gate and the SQL
+endpoint refresh (against a local server speaking the Fabric API)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from altaviz import entrypoints
+from altaviz.errors import ConfigError, FabricApiError
+from altaviz.lakehouse.paths import LocalLakehousePaths, TableRef
+from altaviz.quality import QualityGateError
+from altaviz.stages import StageResult
+
+WS = "cfafbeb1-8037-4d0c-896e-a46fb27ff229"
+LAKEHOUSE_IDS = {"lh_bronze_raw": "b0000000-0000-4000-8000-000000000001",
+                 "lh_silver_cleaned": "b0000000-0000-4000-8000-000000000002",
+                 "lh_gold_curated": "b0000000-0000-4000-8000-000000000003",
+                 "lh_ml_serving": "b0000000-0000-4000-8000-000000000004"}
+SQL = "37dc8a41-dea9-465d-b528-3e95043b2356"
+
+
+def fabric_utils(workspace_name: str, token: str = "pbi-token"):
+    """A notebookutils as Fabric presents it: runtime context, lakehouse lookup and tokens."""
+    return SimpleNamespace(
+        runtime=SimpleNamespace(context={"currentWorkspaceName": workspace_name, "currentWorkspaceId": WS,
+                                         "isForPipeline": True}),
+        lakehouse=SimpleNamespace(get=lambda name: {"id": LAKEHOUSE_IDS[name], "displayName": name}),
+        credentials=SimpleNamespace(getToken=lambda audience: token if audience == "pbi" else None),
+    )
+
+
+def test_the_local_runner_context_gives_local_folders(tmp_path):
+    """A context naming lakehouseRoot (only the local stand-in does) resolves to that folder."""
+    utils = SimpleNamespace(runtime=SimpleNamespace(context={"lakehouseRoot": str(tmp_path)}))
+    paths = entrypoints.runtime_paths(utils)
+    assert isinstance(paths, LocalLakehousePaths) and paths.root == tmp_path.resolve()
+
+
+def test_a_fabric_context_gives_onelake_paths_by_name():
+    """In Fabric, a URL-safe workspace name gives name-form OneLake paths."""
+    paths = entrypoints.runtime_paths(fabric_utils("altaviz-prod"))
+    assert paths.table_path(TableRef("lh_gold_curated", "alerts")) == (
+        "abfss://altaviz-prod@onelake.dfs.fabric.microsoft.com/lh_gold_curated.Lakehouse/Tables/dbo/alerts")
+
+
+def test_a_workspace_name_with_spaces_gives_guid_paths_from_the_lakehouse_ids():
+    """`Altaviz Prod` is not URL-safe: workspace and lakehouse GUIDs from notebookutils are used instead."""
+    paths = entrypoints.runtime_paths(fabric_utils("Altaviz Prod"))
+    assert paths.table_path(TableRef("lh_silver_cleaned", "telemetry_clean")) == (
+        f"abfss://{WS}@onelake.dfs.fabric.microsoft.com/{LAKEHOUSE_IDS['lh_silver_cleaned']}"
+        "/Tables/dbo/telemetry_clean")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-22T05:00:00.1234567Z", datetime(2026, 11, 22, 5, 0, 0, 123456, tzinfo=UTC)),
+    ("2026-11-22T05:00:00Z", datetime(2026, 11, 22, 5, tzinfo=UTC)),
+    ("2026-11-22T05:00:00", datetime(2026, 11, 22, 5, tzinfo=UTC)),
+    ("2026-11-22T07:00:00+02:00", datetime(2026, 11, 22, 5, tzinfo=UTC)),
+    ("", None),
+], ids=["trigger-time", "zulu", "naive-is-utc", "offset", "empty-is-now"])
+def test_as_of_accepts_what_pipelines_pass(text, expected):
+    """A pipeline's TriggerTime (7 fractional digits), Z, offsets and naive times; '' means now."""
+    assert entrypoints.parse_as_of(text) == expected
+
+
+def test_a_bad_as_of_is_a_config_error_naming_the_value():
+    """A value that is not a time is refused with the expected shape."""
+    with pytest.raises(ConfigError, match=r"as_of must be an ISO 8601 time .*\(got .yesterday.\)"):
+        entrypoints.parse_as_of("yesterday")
+
+
+def test_silver_fails_the_notebook_when_a_block_check_fails(monkeypatch):
+    """A blocked quality gate raises (so Gold is skipped) after the checks are reported."""
+    failed = {"name": "fleet_completeness", "check": "completeness", "level": "block", "metric": 0.4,
+              "comparison": ">=", "threshold": 0.85,
+              "passed": False, "message": ""}
+    result = StageResult("silver", 10, 4, 1.0, {"quality": [failed], "blocked": ["fleet_completeness"]})
+    monkeypatch.setattr(entrypoints, "notebook_context", lambda *a, **k: SimpleNamespace(run_id="r"))
+    monkeypatch.setattr("altaviz.stages.silver.run", lambda ctx, as_of=None: result)
+    with pytest.raises(QualityGateError, match="fleet_completeness failed 0.400 >= 0.85"):
+        entrypoints.silver_cleanse(None, None, as_of="2026-11-22T00:00:00Z", run_id="r")
+
+
+def test_stage_exit_values_carry_the_run_id_environment_and_as_of(monkeypatch):
+    """Gold's exit JSON: the pipeline's run id, the environment, the as-of time and the stage's numbers."""
+    result = StageResult("gold", 5, 3, 2.0, {"agg_rows": 3})
+    monkeypatch.setattr(entrypoints, "notebook_context", lambda *a, run_id="", **k: SimpleNamespace(run_id=run_id))
+    monkeypatch.setattr("altaviz.stages.gold.run", lambda ctx, as_of=None: result)
+    document = json.loads(entrypoints.gold_aggregate(None, None, as_of="2026-11-22T05:00:00Z", run_id="run-9",
+                                                     environment="staging"))
+    assert document == {"run_id": "run-9", "environment": "staging", "as_of": "2026-11-22T05:00:00+00:00",
+                        "stage": "gold", "rows_in": 5, "rows_out": 3, "seconds": 2.0, "details": {"agg_rows": 3}}
+
+
+def test_the_local_refresh_says_there_is_nothing_to_refresh(tmp_path):
+    """Locally DuckDB reads the Delta logs on each query: the refresh succeeds and says why it did nothing."""
+    utils = SimpleNamespace(runtime=SimpleNamespace(context={"lakehouseRoot": str(tmp_path)}))
+    document = json.loads(entrypoints.refresh_sql_endpoints(None, utils, lakehouses="lh_gold_curated"))
+    assert "nothing to refresh" in document["skipped"]
+
+
+def test_an_unknown_lakehouse_to_refresh_is_refused(tmp_path):
+    """A typo in the lakehouses parameter names the allowed lakehouses."""
+    utils = SimpleNamespace(runtime=SimpleNamespace(context={"lakehouseRoot": str(tmp_path)}))
+    with pytest.raises(ConfigError, match="unknown lh_gold; expected some of lh_bronze_raw"):
+        entrypoints.refresh_sql_endpoints(None, utils, lakehouses="lh_gold")
+
+
+def _sync(table: str, status: str, error: dict | None = None) -> dict:
+    row = {"tableName": table, "startDateTime": "2026-11-22T05:00:01Z", "endDateTime": "2026-11-22T05:00:09Z",
+           "status": status, "lastSuccessfulSyncDateTime": "2026-11-22T05:00:09Z"}
+    return {**row, "error": error} if error else row
+
+
+def _lakehouse(lakehouse_id: str) -> dict:
+    return {"id": lakehouse_id, "type": "Lakehouse", "displayName": "lh", "workspaceId": WS,
+            "properties": {"sqlEndpointProperties": {"id": SQL, "provisioningStatus": "Success",
+                                                     "connectionString": "x.datawarehouse.fabric.microsoft.com"}}}
+
+
+def test_in_fabric_the_gold_sql_endpoint_is_refreshed_with_the_notebook_token(httpserver: HTTPServer):
+    """Fabric path: the lakehouse's SQL endpoint id is looked up, refreshMetadata called with the pbi token."""
+    gold = LAKEHOUSE_IDS["lh_gold_curated"]
+    httpserver.expect_ordered_request(f"/v1/workspaces/{WS}/lakehouses/{gold}", method="GET",
+                                      headers={"Authorization": "Bearer pbi-token"}).respond_with_json(_lakehouse(gold))
+    httpserver.expect_ordered_request(f"/v1/workspaces/{WS}/sqlEndpoints/{SQL}/refreshMetadata", method="POST",
+                                      headers={"Authorization": "Bearer pbi-token"}).respond_with_json(
+        {"value": [_sync("fleet_health", "Success"), _sync("alerts", "Success"), _sync("old", "NotRun")]})
+    document = json.loads(entrypoints.refresh_sql_endpoints(None, fabric_utils("altaviz-prod"),
+                                                            api_base=httpserver.url_for("/v1"), run_id="r"))
+    assert document["lakehouses"] == {"lh_gold_curated": {"tables": 3, "failed": []}}
+    httpserver.check_assertions()
+
+
+def test_in_fabric_a_table_that_fails_to_sync_fails_the_notebook_naming_it(httpserver: HTTPServer):
+    """A Failure in the per-table results raises, naming the lakehouse, the table and its error."""
+    gold = LAKEHOUSE_IDS["lh_gold_curated"]
+    httpserver.expect_request(f"/v1/workspaces/{WS}/lakehouses/{gold}").respond_with_json(_lakehouse(gold))
+    httpserver.expect_request(f"/v1/workspaces/{WS}/sqlEndpoints/{SQL}/refreshMetadata").respond_with_json(
+        {"value": [_sync("alerts", "Failure", {"errorCode": "DeltaLogCorrupt", "message": "bad checkpoint"})]})
+    with pytest.raises(FabricApiError, match="lh_gold_curated.alerts: DeltaLogCorrupt: bad checkpoint"):
+        entrypoints.refresh_sql_endpoints(None, fabric_utils("altaviz-prod"), api_base=httpserver.url_for("/v1"))
