@@ -150,14 +150,14 @@ def refresh_sql_endpoints(spark: SparkSession, notebookutils: Any, *, lakehouses
         return json.dumps(document)
     workspace_id = notebookutils.runtime.context.get("currentWorkspaceId")
     token = notebookutils.credentials.getToken("pbi")
-    client = FabricClient(lambda: token, base_url=api_base)
     problems = []
-    for name in names:
-        syncs = refresh_sql_endpoint(client, workspace_id, _lakehouse_id(notebookutils, name))
-        failed = failed_tables(syncs)
-        document["lakehouses"][name] = {"tables": len(syncs), "failed": [s.table for s in failed]}
-        _say(f"sql endpoint refresh: {name}: {len(syncs)} table(s), {len(failed)} failed")
-        problems += [f"{name}.{s.table}: {s.error or s.status}" for s in failed]
+    with FabricClient(lambda: token, base_url=api_base) as client:
+        for name in names:
+            syncs = refresh_sql_endpoint(client, workspace_id, _lakehouse_id(notebookutils, name))
+            failed = failed_tables(syncs)
+            document["lakehouses"][name] = {"tables": len(syncs), "failed": [s.table for s in failed]}
+            _say(f"sql endpoint refresh: {name}: {len(syncs)} table(s), {len(failed)} failed")
+            problems += [f"{name}.{s.table}: {s.error or s.status}" for s in failed]
     if problems:
         raise FabricApiError(f"SQL analytics endpoint metadata sync failed for {'; '.join(problems)}")
     return json.dumps(document)

@@ -1,0 +1,1 @@
+"""Pipeline monitoring: the record shapes sent to Azure Monitor, and (later) the monitor and its sinks."""
