@@ -165,3 +165,17 @@ def test_a_platform_whose_display_name_does_not_match_its_folder_is_refused(work
     platform.write_text(json.dumps(data))
     with pytest.raises(PipelineError, match="displayName 'nb_renamed' does not match the folder 'nb.Notebook'"):
         build_plan(workspace.pipeline("pl", []), workspace.notebooks)
+
+
+def test_notebooks_beside_the_pipeline_resolve_like_a_flat_fabric_git_folder(tmp_path):
+    """Items side by side in one folder (fabric-cicd's layout) resolve without --notebooks."""
+    from fabric_items import Workspace
+
+    from altaviz.runner.project import notebooks_for
+
+    workspace = Workspace(tmp_path / "repo")
+    workspace.notebooks = workspace.pipelines  # write the notebook next to the pipeline
+    workspace.notebook("nb_flat", "x = 1")
+    folder = workspace.pipeline("pl_flat", [workspace.activity("Flat", "nb_flat")])
+    assert notebooks_for(folder) == folder.parent
+    assert build_plan(folder, notebooks_for(folder)).activities[0].notebook.name == "nb_flat"

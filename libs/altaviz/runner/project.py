@@ -32,7 +32,11 @@ def medallion_pipeline() -> Path:
 
 
 def notebooks_for(pipeline_folder: Path) -> Path:
-    """The notebooks a pipeline's logicalIds resolve against: `fabric_notebooks/` beside its `pipelines/` folder
-    (the repo layout Fabric Git integration syncs as one workspace), else the project's."""
-    sibling = Path(pipeline_folder).resolve().parent.parent / NOTEBOOKS
+    """Where a pipeline's notebook logicalIds resolve: the pipeline's own folder when notebooks sit beside it (a
+    flat Fabric Git workspace folder), else `fabric_notebooks/` beside its `pipelines/` folder (this repo's layout),
+    else the project's."""
+    parent = Path(pipeline_folder).resolve().parent
+    if any(parent.glob("*.Notebook")):
+        return parent
+    sibling = parent.parent / NOTEBOOKS
     return sibling if sibling.is_dir() else item_folder(NOTEBOOKS)
