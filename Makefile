@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "altaviz: Python 3.11+ is required and none was found on PATH: install python3.11 or newer (or pass PYTHON=/path/to/python3.11)." >&2; exit 1; }
 	@test -x $(VENV)/bin/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[local,dev]'
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[local,dev,deploy]'
 	@touch $(STAMP)
 
 clean:

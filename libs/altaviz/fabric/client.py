@@ -86,8 +86,8 @@ class FabricClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, *, json: Any = None,
-                params: Mapping[str, Any] | None = None) -> requests.Response:
+    def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+                data: bytes | None = None, content_type: str | None = None) -> requests.Response:
         """Send one call, retrying 429, 5xx and connection failures; return the 2xx response.
 
         Waits `Retry-After` seconds when the service sends it, else backs off exponentially (1 s, 2 s, 4 s, ...),
@@ -98,6 +98,8 @@ class FabricClient:
             path: relative to `base_url` (`workspaces/{id}/items`), or an absolute URL on the same host.
             json: the request body, sent as JSON.
             params: query parameters.
+            data: a raw request body (a file upload), sent instead of `json`.
+            content_type: the Content-Type of `data` (`application/octet-stream` if None).
 
         Returns:
             The response, with a 2xx status (202 included: see `wait_for_operation`).
@@ -114,8 +116,11 @@ class FabricClient:
             attempt += 1
             response: requests.Response | None = None
             try:
-                response = self._session.request(method, url, json=json, params=params, headers=self._headers(),
-                                                 timeout=self.timeout_seconds)
+                headers = self._headers()
+                if data is not None:
+                    headers["Content-Type"] = content_type or "application/octet-stream"
+                response = self._session.request(method, url, json=json if data is None else None, data=data,
+                                                 params=params, headers=headers, timeout=self.timeout_seconds)
             except requests.RequestException as exc:
                 # A read timeout may mean the service acted on the call: only GET is safe to send again.
                 retryable = isinstance(exc, requests.ConnectionError) or (
@@ -148,6 +153,20 @@ class FabricClient:
     def post(self, path: str, json: Any = None, *, params: Mapping[str, Any] | None = None) -> Any:
         """POST `json` to `path` and return the parsed JSON body, or None if empty (a 202 is not followed)."""
         return _json_body(self.request("POST", path, json=json, params=params), "POST", path)
+
+    def patch(self, path: str, json: Any) -> Any:
+        """PATCH `json` to `path` and return the parsed JSON body, or None if empty."""
+        return _json_body(self.request("PATCH", path, json=json), "PATCH", path)
+
+    def delete(self, path: str, *, missing_ok: bool = False) -> bool:
+        """DELETE `path`; True if deleted, False if it was already gone (HTTP 404) and `missing_ok` is set."""
+        try:
+            self.request("DELETE", path)
+        except FabricHttpError as exc:
+            if missing_ok and exc.status == 404:
+                return False
+            raise
+        return True
 
     def wait_for_operation(self, response: requests.Response, *, max_wait_seconds: float | None = None) -> Any:
         """Follow a long-running operation to its end and return its result.
@@ -217,7 +236,8 @@ class FabricClient:
                 found = sorted(body) if isinstance(body, dict) else type(body).__name__
                 raise FabricApiError(f"Fabric GET {path}: expected a '{key}' list in the response, got {found}")
             items.extend(page)
-            token, uri = body.get("continuationToken"), body.get("continuationUri")
+            # Some list examples in the specs (environment libraries) send the string "null" for "no more pages".
+            token, uri = (None if v == "null" else v for v in (body.get("continuationToken"), body.get("continuationUri")))
             if not token and not uri:
                 return items
             marker = token or uri

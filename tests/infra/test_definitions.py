@@ -1,0 +1,227 @@
+"""What a deployment sends to Fabric: item definitions with ids rewritten, and the hash-versioned altaviz wheel."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from altaviz.deploy.definitions import (
+    DefaultLakehouse,
+    content_hash,
+    decode_parts,
+    notebook_definition,
+    pipeline_definition,
+)
+from altaviz.deploy.wheel import build_wheel, source_files, source_hash, wheel_content_hash, wheel_version
+from altaviz.errors import PipelineError
+from altaviz.fabric.gitformat import find_items, parse_notebook_source, read_notebook, read_notebooks, read_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "fabric_notebooks"
+PIPELINE = REPO / "pipelines" / "pl_altaviz_hourly.DataPipeline"
+BRONZE = NOTEBOOKS / "nb_bronze_ingest.Notebook"
+WS = "11111111-2222-3333-4444-555555555555"
+ENV = "66666666-7777-8888-9999-000000000000"
+ZERO = "00000000-0000-0000-0000-000000000000"
+
+
+def deployed_ids() -> dict[str, str]:
+    """A made-up deployed id for every repo notebook logicalId."""
+    return {logical: f"deployed-{index}" for index, logical in enumerate(sorted(read_notebooks(NOTEBOOKS)))}
+
+
+def notebook_text(definition) -> str:
+    return decode_parts(definition.parts)["notebook-content.py"].decode("utf-8")
+
+
+def test_notebook_definition_is_git_source_with_content_and_platform_parts():
+    """A notebook definition has format fabricGitSource and InlineBase64 parts notebook-content.py and .platform."""
+    definition = notebook_definition(BRONZE)
+
+    assert definition.format == "fabricGitSource"
+    assert definition.to_api()["format"] == "fabricGitSource"
+    assert sorted(p["path"] for p in definition.parts) == [".platform", "notebook-content.py"]
+    assert {p["payloadType"] for p in definition.parts} == {"InlineBase64"}
+    platform = json.loads(decode_parts(definition.parts)[".platform"])
+    assert platform["metadata"] == {"type": "Notebook", "displayName": "nb_bronze_ingest",
+                                     "description": read_notebook(BRONZE).platform.description}
+    assert platform["config"]["logicalId"] == read_notebook(BRONZE).platform.logical_id
+
+
+def test_notebook_without_ids_to_bind_is_sent_byte_for_byte():
+    """With no environment or lakehouse to bind, notebook-content.py goes out exactly as in the repo."""
+    assert notebook_text(notebook_definition(BRONZE)) == (BRONZE / "notebook-content.py").read_text()
+
+
+def test_notebook_is_attached_to_the_deployed_environment_and_nothing_else_changes():
+    """dependencies.environment names the deployed Environment and its workspace; every cell stays the same."""
+    text = notebook_text(notebook_definition(BRONZE, environment_id=ENV, workspace_id=WS))
+
+    metadata, cells = parse_notebook_source(text, BRONZE / "notebook-content.py")
+    assert metadata["dependencies"]["environment"] == {"environmentId": ENV, "workspaceId": WS}
+    assert metadata["kernel_info"] == {"name": "synapse_pyspark"}
+    assert [(c.kind, c.source, c.metadata) for c in cells] == [
+        (c.kind, c.source, c.metadata) for c in read_notebook(BRONZE).cells]
+
+
+def test_notebook_default_lakehouse_is_bound_when_given():
+    """dependencies.lakehouse names the default lakehouse, its name and workspace, and lists it as known."""
+    lakehouse = DefaultLakehouse("lh-id", "lh_bronze_raw", WS)
+    text = notebook_text(notebook_definition(BRONZE, lakehouse=lakehouse))
+
+    metadata, _ = parse_notebook_source(text, BRONZE / "notebook-content.py")
+    assert metadata["dependencies"]["lakehouse"] == {
+        "default_lakehouse": "lh-id", "default_lakehouse_name": "lh_bronze_raw",
+        "default_lakehouse_workspace_id": WS, "known_lakehouses": [{"id": "lh-id"}]}
+
+
+def test_environment_without_workspace_is_refused():
+    """An environment id alone cannot be bound: the error says the workspace id is needed."""
+    with pytest.raises(PipelineError, match="workspace id"):
+        notebook_definition(BRONZE, environment_id=ENV)
+
+
+def test_deployed_display_name_goes_into_platform():
+    """A deployed name (e.g. a per-developer prefix) is what .platform and the definition carry."""
+    definition = notebook_definition(BRONZE, display_name="dev-alice-nb_bronze_ingest")
+
+    assert definition.display_name == "dev-alice-nb_bronze_ingest"
+    assert json.loads(decode_parts(definition.parts)[".platform"])["metadata"]["displayName"] == (
+        "dev-alice-nb_bronze_ingest")
+
+
+def test_pipeline_notebook_references_point_at_deployed_notebooks_in_the_target_workspace():
+    """Every TridentNotebook notebookId becomes the deployed id and workspaceId the target workspace."""
+    ids = deployed_ids()
+    definition = pipeline_definition(PIPELINE, workspace_id=WS, notebook_ids=ids)
+
+    parts = decode_parts(definition.parts)
+    assert sorted(parts) == [".platform", "pipeline-content.json"]
+    assert definition.format is None
+    content = json.loads(parts["pipeline-content.json"])
+    original = read_pipeline(PIPELINE)
+    for written, sent in zip(original.activities, content["properties"]["activities"], strict=True):
+        assert sent["typeProperties"]["notebookId"] == ids[written["typeProperties"]["notebookId"]]
+        assert sent["typeProperties"]["workspaceId"] == WS
+        assert sent["typeProperties"]["parameters"] == written["typeProperties"]["parameters"]
+        assert sent["dependsOn"] == written["dependsOn"]
+    assert ZERO not in parts["pipeline-content.json"].decode()
+    assert content["properties"]["parameters"] == original.parameters
+
+
+def test_pipeline_reference_to_an_unknown_notebook_names_the_activity():
+    """A notebookId that is no deployed notebook's logicalId fails, naming the activity and the id."""
+    ids = deployed_ids()
+    silver = next(a for a in read_pipeline(PIPELINE).activities if a["name"] == "Silver cleanse")
+    missing = silver["typeProperties"]["notebookId"]
+    del ids[missing]
+
+    with pytest.raises(PipelineError, match=f"'Silver cleanse' references notebook '{missing}'"):
+        pipeline_definition(PIPELINE, workspace_id=WS, notebook_ids=ids)
+
+
+def test_notebook_activities_inside_containers_are_rewritten(tmp_path):
+    """A TridentNotebook nested in a ForEach is bound like a top-level one."""
+    folder = tmp_path / "pl_nested.DataPipeline"
+    shutil.copytree(PIPELINE, folder)
+    platform = json.loads((folder / ".platform").read_text())
+    platform["metadata"]["displayName"] = "pl_nested"
+    (folder / ".platform").write_text(json.dumps(platform))
+    content = json.loads((folder / "pipeline-content.json").read_text())
+    inner = content["properties"]["activities"].pop()
+    content["properties"]["activities"].append(
+        {"name": "Each", "type": "ForEach", "dependsOn": [], "typeProperties": {"activities": [inner]}})
+    (folder / "pipeline-content.json").write_text(json.dumps(content))
+    ids = deployed_ids()
+
+    sent = json.loads(decode_parts(pipeline_definition(folder, workspace_id=WS, notebook_ids=ids).parts)[
+        "pipeline-content.json"])
+    nested = sent["properties"]["activities"][-1]["typeProperties"]["activities"][0]
+    assert nested["typeProperties"]["notebookId"] == ids[inner["typeProperties"]["notebookId"]]
+    assert nested["typeProperties"]["workspaceId"] == WS
+
+
+def test_same_inputs_give_byte_identical_parts_and_the_same_hash():
+    """Building a definition twice gives the same parts and hash; another environment id changes the hash."""
+    first = notebook_definition(BRONZE, environment_id=ENV, workspace_id=WS)
+    again = notebook_definition(BRONZE, environment_id=ENV, workspace_id=WS)
+    other = notebook_definition(BRONZE, environment_id="another-env", workspace_id=WS)
+    pipelines = [pipeline_definition(PIPELINE, workspace_id=WS, notebook_ids=deployed_ids()) for _ in range(2)]
+
+    assert first.parts == again.parts and first.content_hash == again.content_hash
+    assert other.content_hash != first.content_hash
+    assert pipelines[0].parts == pipelines[1].parts and pipelines[0].content_hash == pipelines[1].content_hash
+
+
+def test_content_hash_does_not_depend_on_part_order():
+    """The hash is over the parts sorted by path."""
+    parts = list(notebook_definition(BRONZE).parts)
+    assert content_hash(parts) == content_hash(list(reversed(parts)))
+    assert content_hash(parts) != content_hash(parts[:1])
+
+
+def test_every_repo_item_builds():
+    """All repo notebooks and pipelines build into definitions (bound to made-up ids)."""
+    for folder in find_items(NOTEBOOKS, "Notebook"):
+        assert notebook_definition(folder, environment_id=ENV, workspace_id=WS).content_hash
+    for folder in find_items(REPO / "pipelines", "DataPipeline"):
+        assert pipeline_definition(folder, workspace_id=WS, notebook_ids=deployed_ids()).content_hash
+
+
+# ----- the wheel
+
+@pytest.fixture()
+def checkout(tmp_path) -> Path:
+    """A copy of the files the wheel is built from (so edits never touch the real checkout)."""
+    root = tmp_path / "checkout"
+    for relative in source_files(REPO):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / relative, root / relative)
+    return root
+
+
+def test_wheel_version_carries_the_source_hash(checkout):
+    """The version is the pyproject version plus a local label h<first 12 hex of the source hash>."""
+    assert wheel_version(checkout) == f"0.1.0+h{source_hash(checkout)[:12]}"
+
+
+@pytest.mark.parametrize("changed", ["libs/altaviz/config.py", "config/pipeline.yaml",
+                                     "fabric_notebooks/nb_bronze_ingest.Notebook/notebook-content.py",
+                                     "pipelines/pl_altaviz_hourly.DataPipeline/pipeline-content.json",
+                                     "pyproject.toml"],
+                         ids=["package", "config", "notebook", "pipeline", "pyproject"])
+def test_changing_a_source_file_changes_the_version(checkout, changed):
+    """Any edit to what goes into the wheel gives a new hash, hence a new version."""
+    before = wheel_version(checkout)
+    with (checkout / changed).open("a", encoding="utf-8") as handle:
+        handle.write("\n")
+    assert wheel_version(checkout) != before
+
+
+def test_caches_and_bytecode_do_not_change_the_version(checkout):
+    """__pycache__ folders and .pyc files are not sources."""
+    before = wheel_version(checkout)
+    (checkout / "libs/altaviz/__pycache__").mkdir(exist_ok=True)
+    (checkout / "libs/altaviz/__pycache__/config.cpython-311.pyc").write_bytes(b"\0")
+    (checkout / "libs/altaviz/stray.pyc").write_bytes(b"\0")
+    assert wheel_version(checkout) == before
+
+
+@pytest.mark.slow
+def test_building_twice_gives_the_same_versioned_wheel_and_hash(checkout, tmp_path):
+    """Two builds give one version (in the file name and METADATA) and one content hash; the checkout is untouched."""
+    pyproject = (checkout / "pyproject.toml").read_bytes()
+    first = build_wheel(checkout, tmp_path / "one")
+    second = build_wheel(checkout, tmp_path / "two")
+
+    assert first.version == second.version == wheel_version(checkout)
+    assert first.path.name == f"altaviz-{first.version}-py3-none-any.whl"
+    assert first.hash == second.hash == wheel_content_hash(second.path)
+    with zipfile.ZipFile(first.path) as archive:
+        metadata = archive.read(f"altaviz-{first.version}.dist-info/METADATA").decode()
+    assert f"Version: {first.version}" in metadata.splitlines()
+    assert (checkout / "pyproject.toml").read_bytes() == pyproject
