@@ -12,6 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from altaviz import entrypoints
 from altaviz.errors import ConfigError, FabricApiError
+from altaviz.lakehouse.files import LocalFileStore
 from altaviz.lakehouse.paths import LocalLakehousePaths, TableRef
 from altaviz.quality import QualityGateError
 from altaviz.stages import StageResult
@@ -32,6 +33,21 @@ def fabric_utils(workspace_name: str, token: str = "pbi-token"):
         lakehouse=SimpleNamespace(get=lambda name: {"id": LAKEHOUSE_IDS[name], "displayName": name}),
         credentials=SimpleNamespace(getToken=lambda audience: token if audience == "pbi" else None),
     )
+
+
+@pytest.fixture()
+def notebook_run(tmp_path, monkeypatch):
+    """Notebook runs whose context is a tmp lakehouse without Spark; returns the local notebookutils."""
+    def context(spark, notebookutils, *, run_id=""):
+        return SimpleNamespace(run_id=run_id or "run-x", paths=LocalLakehousePaths(tmp_path), files=LocalFileStore())
+
+    monkeypatch.setattr(entrypoints, "notebook_context", context)
+    return SimpleNamespace(runtime=SimpleNamespace(context={"lakehouseRoot": str(tmp_path)}))
+
+
+def _journal(tmp_path, run_id):
+    return [json.loads(line) for line in
+            (tmp_path / "lh_gold_curated.Lakehouse/Files/monitoring/runs" / f"{run_id}.jsonl").read_text().splitlines()]
 
 
 def test_the_local_runner_context_gives_local_folders(tmp_path):
@@ -74,34 +90,45 @@ def test_a_bad_as_of_is_a_config_error_naming_the_value():
         entrypoints.parse_as_of("yesterday")
 
 
-def test_silver_fails_the_notebook_when_a_block_check_fails(monkeypatch):
+def test_silver_fails_the_notebook_when_a_block_check_fails(monkeypatch, notebook_run, tmp_path):
     """A blocked quality gate raises (so Gold is skipped) after the checks are reported."""
     failed = {"name": "fleet_completeness", "check": "completeness", "level": "block", "metric": 0.4,
               "comparison": ">=", "threshold": 0.85,
               "passed": False, "message": ""}
     result = StageResult("silver", 10, 4, 1.0, {"quality": [failed], "blocked": ["fleet_completeness"]})
-    monkeypatch.setattr(entrypoints, "notebook_context", lambda *a, **k: SimpleNamespace(run_id="r"))
     monkeypatch.setattr("altaviz.stages.silver.run", lambda ctx, as_of=None: result)
     with pytest.raises(QualityGateError, match="fleet_completeness failed 0.400 >= 0.85"):
-        entrypoints.silver_cleanse(None, None, as_of="2026-11-22T00:00:00Z", run_id="r")
+        entrypoints.silver_cleanse(None, notebook_run, as_of="2026-11-22T00:00:00Z", run_id="r")
+    (record,) = _journal(tmp_path, "r")
+    assert record["status"] == "Failed" and record["error"]["type"] == "QualityGateError"
+    assert record["quality"][0]["name"] == "fleet_completeness"
 
 
-def test_stage_exit_values_carry_the_run_id_environment_and_as_of(monkeypatch):
+def test_stage_exit_values_carry_the_run_id_environment_and_as_of(monkeypatch, notebook_run, tmp_path):
     """Gold's exit JSON: the pipeline's run id, the environment, the as-of time and the stage's numbers."""
     result = StageResult("gold", 5, 3, 2.0, {"agg_rows": 3})
-    monkeypatch.setattr(entrypoints, "notebook_context", lambda *a, run_id="", **k: SimpleNamespace(run_id=run_id))
     monkeypatch.setattr("altaviz.stages.gold.run", lambda ctx, as_of=None: result)
-    document = json.loads(entrypoints.gold_aggregate(None, None, as_of="2026-11-22T05:00:00Z", run_id="run-9",
+    document = json.loads(entrypoints.gold_aggregate(None, notebook_run, as_of="2026-11-22T05:00:00Z", run_id="run-9",
                                                      environment="staging"))
     assert document == {"run_id": "run-9", "environment": "staging", "as_of": "2026-11-22T05:00:00+00:00",
                         "stage": "gold", "rows_in": 5, "rows_out": 3, "seconds": 2.0, "details": {"agg_rows": 3}}
+    (record,) = _journal(tmp_path, "run-9")
+    assert (record["stage"], record["status"], record["rows_in"], record["environment"]) == (
+        "gold", "Succeeded", 5, "staging")
 
 
-def test_the_local_refresh_says_there_is_nothing_to_refresh(tmp_path):
+def test_a_bad_as_of_fails_inside_the_monitored_stage(notebook_run, tmp_path):
+    """A bad parameter is the stage's failure: recorded in the run journal, then raised."""
+    with pytest.raises(ConfigError, match="as_of must be an ISO 8601 time"):
+        entrypoints.gold_aggregate(None, notebook_run, as_of="soon", run_id="run-b")
+    (record,) = _journal(tmp_path, "run-b")
+    assert record["status"] == "Failed" and record["error"]["type"] == "ConfigError"
+
+
+def test_the_local_refresh_says_there_is_nothing_to_refresh(notebook_run):
     """Locally DuckDB reads the Delta logs on each query: the refresh succeeds and says why it did nothing."""
-    utils = SimpleNamespace(runtime=SimpleNamespace(context={"lakehouseRoot": str(tmp_path)}))
-    document = json.loads(entrypoints.refresh_sql_endpoints(None, utils, lakehouses="lh_gold_curated"))
-    assert "nothing to refresh" in document["skipped"]
+    document = json.loads(entrypoints.refresh_sql_endpoints(None, notebook_run, lakehouses="lh_gold_curated"))
+    assert "nothing to refresh" in document["details"]["skipped"]
 
 
 def test_an_unknown_lakehouse_to_refresh_is_refused(tmp_path):
@@ -123,7 +150,7 @@ def _lakehouse(lakehouse_id: str) -> dict:
                                                      "connectionString": "x.datawarehouse.fabric.microsoft.com"}}}
 
 
-def test_in_fabric_the_gold_sql_endpoint_is_refreshed_with_the_notebook_token(httpserver: HTTPServer):
+def test_in_fabric_the_gold_sql_endpoint_is_refreshed_with_the_notebook_token(httpserver: HTTPServer, notebook_run):
     """Fabric path: the lakehouse's SQL endpoint id is looked up, refreshMetadata called with the pbi token."""
     gold = LAKEHOUSE_IDS["lh_gold_curated"]
     httpserver.expect_ordered_request(f"/v1/workspaces/{WS}/lakehouses/{gold}", method="GET",
@@ -133,11 +160,12 @@ def test_in_fabric_the_gold_sql_endpoint_is_refreshed_with_the_notebook_token(ht
         {"value": [_sync("fleet_health", "Success"), _sync("alerts", "Success"), _sync("old", "NotRun")]})
     document = json.loads(entrypoints.refresh_sql_endpoints(None, fabric_utils("altaviz-prod"),
                                                             api_base=httpserver.url_for("/v1"), run_id="r"))
-    assert document["lakehouses"] == {"lh_gold_curated": {"tables": 3, "failed": []}}
+    assert document["details"]["lakehouses"] == {"lh_gold_curated": {"tables": 3, "failed": []}}
+    assert (document["rows_in"], document["rows_out"]) == (3, 2)
     httpserver.check_assertions()
 
 
-def test_in_fabric_a_table_that_fails_to_sync_fails_the_notebook_naming_it(httpserver: HTTPServer):
+def test_in_fabric_a_table_that_fails_to_sync_fails_the_notebook_naming_it(httpserver: HTTPServer, notebook_run):
     """A Failure in the per-table results raises, naming the lakehouse, the table and its error."""
     gold = LAKEHOUSE_IDS["lh_gold_curated"]
     httpserver.expect_request(f"/v1/workspaces/{WS}/lakehouses/{gold}").respond_with_json(_lakehouse(gold))

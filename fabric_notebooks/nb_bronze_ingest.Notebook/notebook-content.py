@@ -20,6 +20,7 @@
 
 run_id = ""
 environment = "local"
+key_vault_url = ""
 
 # METADATA ********************
 
@@ -32,7 +33,8 @@ environment = "local"
 
 from altaviz.entrypoints import bronze_ingest
 
-result = bronze_ingest(spark, notebookutils, run_id=run_id, environment=environment)
+result = bronze_ingest(spark, notebookutils, run_id=run_id, environment=environment,
+                       key_vault_url=key_vault_url)
 notebookutils.notebook.exit(result)
 
 # METADATA ********************

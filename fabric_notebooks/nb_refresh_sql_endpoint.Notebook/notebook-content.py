@@ -21,6 +21,7 @@
 lakehouses = "lh_gold_curated"
 run_id = ""
 environment = "local"
+key_vault_url = ""
 
 # METADATA ********************
 
@@ -33,7 +34,8 @@ environment = "local"
 
 from altaviz.entrypoints import refresh_sql_endpoints
 
-result = refresh_sql_endpoints(spark, notebookutils, lakehouses=lakehouses, run_id=run_id, environment=environment)
+result = refresh_sql_endpoints(spark, notebookutils, lakehouses=lakehouses, run_id=run_id, environment=environment,
+                               key_vault_url=key_vault_url)
 notebookutils.notebook.exit(result)
 
 # METADATA ********************

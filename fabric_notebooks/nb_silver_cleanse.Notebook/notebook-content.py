@@ -21,6 +21,7 @@
 as_of = ""
 run_id = ""
 environment = "local"
+key_vault_url = ""
 
 # METADATA ********************
 
@@ -33,7 +34,8 @@ environment = "local"
 
 from altaviz.entrypoints import silver_cleanse
 
-result = silver_cleanse(spark, notebookutils, as_of=as_of, run_id=run_id, environment=environment)
+result = silver_cleanse(spark, notebookutils, as_of=as_of, run_id=run_id, environment=environment,
+                        key_vault_url=key_vault_url)
 notebookutils.notebook.exit(result)
 
 # METADATA ********************

@@ -228,3 +228,9 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Load `pipeline.yaml` (or `path`) into frozen, validated Settings."""
     file = Path(path) if path else config_file("pipeline.yaml")
     return build_strict(Settings, load_yaml(file), "")
+
+
+def secret_env_var(name: str) -> str:
+    """The environment variable holding Key Vault secret `name` locally: `teams-webhook-url` ->
+    `ALTAVIZ_TEAMS_WEBHOOK_URL`."""
+    return "ALTAVIZ_" + "".join(c if c.isalnum() else "_" for c in name).upper()

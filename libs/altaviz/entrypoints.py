@@ -8,10 +8,12 @@ URL-safe, with lakehouse ids from `notebookutils.lakehouse`), under the local ru
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from altaviz.errors import ConfigError
 from altaviz.lakehouse.paths import LAKEHOUSES, LakehousePaths, LocalLakehousePaths, OneLakePaths
@@ -19,6 +21,8 @@ from altaviz.lakehouse.paths import LAKEHOUSES, LakehousePaths, LocalLakehousePa
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from altaviz.monitoring.monitor import PipelineMonitor
+    from altaviz.monitoring.settings import MonitorSettings
     from altaviz.runtime.context import RunContext
     from altaviz.stages import StageResult
 
@@ -78,54 +82,119 @@ def notebook_context(spark: SparkSession, notebookutils: Any, *, run_id: str = "
     return ctx
 
 
+def monitor_settings(notebookutils: Any, key_vault_url: str = "") -> MonitorSettings:
+    """Monitoring destinations: `ALTAVIZ_*` variables under the local runner, Key Vault secrets in Fabric."""
+    from altaviz.monitoring.settings import MonitorSettings
+
+    if runtime_paths(notebookutils).is_local:
+        return MonitorSettings.from_env(os.environ)
+    if not key_vault_url:
+        return MonitorSettings()
+
+    def secret(name: str) -> str | None:
+        try:
+            return notebookutils.credentials.getSecret(key_vault_url, name)
+        except Exception:  # noqa: BLE001 - an absent secret means that sink is not configured
+            return None
+
+    return MonitorSettings.from_lookup(secret)
+
+
+def pipeline_monitor(ctx: RunContext, notebookutils: Any, *, environment: str, key_vault_url: str = "",
+                     pipeline: str = "") -> PipelineMonitor:
+    """The monitor of this notebook's part of the pipeline run (the journal is shared by the run id)."""
+    from altaviz.monitoring.journal import RunJournal
+    from altaviz.monitoring.monitor import PipelineMonitor
+
+    journal = RunJournal.for_run(ctx.paths, ctx.files, ctx.run_id)
+    return PipelineMonitor.from_settings(journal, monitor_settings(notebookutils, key_vault_url), run_id=ctx.run_id,
+                                         environment=environment, pipeline=pipeline, say=_say)
+
+
 def _exit_value(result: StageResult, *, run_id: str, environment: str, as_of: datetime | None) -> str:
+    details = {k: v for k, v in result.details.items() if k != "alerts"}  # the alert list is the monitor's
     document: dict[str, Any] = {"run_id": run_id, "environment": environment,
-                                "as_of": as_of.isoformat() if as_of else None, **result.to_dict()}
+                                "as_of": as_of.isoformat() if as_of else None, **result.to_dict(), "details": details}
     return json.dumps(document, default=str)
 
 
-def bronze_ingest(spark: SparkSession, notebookutils: Any, *, run_id: str = "", environment: str = "") -> str:
+def _run_stage(stage: str, spark: SparkSession, notebookutils: Any, *, run_id: str, environment: str,
+               key_vault_url: str, as_of: str | None, call: Callable[[RunContext, datetime | None], StageResult],
+               gate: Callable[[StageResult], None] | None = None) -> str:
+    """Run one stage inside the pipeline monitor (bad parameters included); its exit JSON. `gate` may fail the
+    stage after it ran."""
+    ctx = notebook_context(spark, notebookutils, run_id=run_id)
+    monitor = pipeline_monitor(ctx, notebookutils, environment=environment, key_vault_url=key_vault_url)
+    with monitor.stage(stage) as outcome:
+        when = parse_as_of(as_of)
+        outcome.result = call(ctx, when)
+        if gate is not None:
+            gate(outcome.result)
+    return _exit_value(outcome.result, run_id=ctx.run_id, environment=environment, as_of=when)
+
+
+def bronze_ingest(spark: SparkSession, notebookutils: Any, *, run_id: str = "", environment: str = "",
+                  key_vault_url: str = "") -> str:
     """Land new files from `lh_bronze_raw` Files/landing into `telemetry_raw`; the stage result as JSON."""
     from altaviz.stages import bronze
 
-    ctx = notebook_context(spark, notebookutils, run_id=run_id)
-    return _exit_value(bronze.run(ctx), run_id=ctx.run_id, environment=environment, as_of=None)
+    return _run_stage("bronze", spark, notebookutils, run_id=run_id, environment=environment,
+                      key_vault_url=key_vault_url, as_of=None, call=lambda ctx, _: bronze.run(ctx))
 
 
-def silver_cleanse(spark: SparkSession, notebookutils: Any, *, as_of: str = "", run_id: str = "",
-                   environment: str = "") -> str:
-    """Validate new Bronze rows into `telemetry_clean`/`telemetry_rejected`; fail the notebook on a quality block.
-
-    Raises:
-        QualityGateError: A `block` quality check failed; the checks are stored, Gold must not run.
-    """
+def _quality_gate(result: StageResult) -> None:
     from altaviz.quality import CheckResult, QualityGateError, failed_blocks, format_report
-    from altaviz.stages import silver
 
-    ctx = notebook_context(spark, notebookutils, run_id=run_id)
-    when = parse_as_of(as_of)
-    result = silver.run(ctx, as_of=when)
     checks = [CheckResult(**r) for r in result.details.get("quality", [])]
     for line in format_report(checks):
         _say(f"quality: {line}")
     blocked = failed_blocks(checks)
     if blocked:
         raise QualityGateError(blocked)
-    return _exit_value(result, run_id=ctx.run_id, environment=environment, as_of=when)
+
+
+def silver_cleanse(spark: SparkSession, notebookutils: Any, *, as_of: str = "", run_id: str = "",
+                   environment: str = "", key_vault_url: str = "") -> str:
+    """Validate new Bronze rows into `telemetry_clean`/`telemetry_rejected`; fail the notebook on a quality block.
+
+    Raises:
+        QualityGateError: A `block` quality check failed; the checks are stored, Gold must not run.
+    """
+    from altaviz.stages import silver
+
+    return _run_stage("silver", spark, notebookutils, run_id=run_id, environment=environment,
+                      key_vault_url=key_vault_url, as_of=as_of, call=lambda ctx, when: silver.run(ctx, as_of=when),
+                      gate=_quality_gate)
 
 
 def gold_aggregate(spark: SparkSession, notebookutils: Any, *, as_of: str = "", run_id: str = "",
-                   environment: str = "") -> str:
+                   environment: str = "", key_vault_url: str = "") -> str:
     """Aggregate windows, evaluate alerts and rebuild the health tables as of `as_of`; the result as JSON."""
     from altaviz.stages import gold
 
+    return _run_stage("gold", spark, notebookutils, run_id=run_id, environment=environment,
+                      key_vault_url=key_vault_url, as_of=as_of, call=lambda ctx, when: gold.run(ctx, as_of=when))
+
+
+def report_failure(spark: SparkSession, notebookutils: Any, *, run_id: str = "", environment: str = "",
+                   key_vault_url: str = "", pipeline: str = "") -> NoReturn:
+    """The pipeline's failure handler: send one failure card for the run, then fail, so the run shows Failed.
+
+    Raises:
+        PipelineError: Always, naming the stage that failed and its error.
+    """
+    from altaviz.errors import PipelineError
+
     ctx = notebook_context(spark, notebookutils, run_id=run_id)
-    when = parse_as_of(as_of)
-    return _exit_value(gold.run(ctx, as_of=when), run_id=ctx.run_id, environment=environment, as_of=when)
+    monitor = pipeline_monitor(ctx, notebookutils, environment=environment, key_vault_url=key_vault_url,
+                               pipeline=pipeline)
+    summary = monitor.report_failure()
+    raise PipelineError(f"pipeline {pipeline or ''} run {ctx.run_id} failed at {summary['stage']}: "
+                        f"{summary['error_type']}: {summary['error_message']}")
 
 
 def refresh_sql_endpoints(spark: SparkSession, notebookutils: Any, *, lakehouses: str = "lh_gold_curated",
-                          run_id: str = "", environment: str = "",
+                          run_id: str = "", environment: str = "", key_vault_url: str = "",
                           api_base: str = "https://api.fabric.microsoft.com/v1") -> str:
     """Make each listed lakehouse's SQL analytics endpoint sync its table metadata now (Power BI sees new data).
 
@@ -134,30 +203,40 @@ def refresh_sql_endpoints(spark: SparkSession, notebookutils: Any, *, lakehouses
     Raises:
         FabricApiError: A call failed, or a table failed to sync (named with its error).
     """
-    from altaviz.errors import FabricApiError
-    from altaviz.fabric.client import FabricClient
-    from altaviz.fabric.sql_endpoint import failed_tables, refresh_sql_endpoint
-
     names = [n.strip() for n in lakehouses.split(",") if n.strip()]
     unknown = [n for n in names if n not in LAKEHOUSES]
     if unknown:
         raise ConfigError(f"lakehouses: unknown {', '.join(unknown)}; expected some of {', '.join(LAKEHOUSES)}")
-    document: dict[str, Any] = {"stage": "sql_endpoint_refresh", "run_id": run_id, "environment": environment,
-                                "lakehouses": {}}
+    return _run_stage("sql_endpoint_refresh", spark, notebookutils, run_id=run_id, environment=environment,
+                      key_vault_url=key_vault_url, as_of=None,
+                      call=lambda ctx, _: _refresh(notebookutils, names, api_base))
+
+
+def _refresh(notebookutils: Any, names: list[str], api_base: str) -> StageResult:
+    from altaviz.errors import FabricApiError
+    from altaviz.fabric.client import FabricClient
+    from altaviz.fabric.sql_endpoint import failed_tables, refresh_sql_endpoint
+    from altaviz.stages import StageResult
+
+    started = datetime.now(UTC)
+    details: dict[str, Any] = {"lakehouses": {}}
     if runtime_paths(notebookutils).is_local:
-        document["skipped"] = "local lakehouse: altaviz sql reads the Delta tables directly, nothing to refresh"
-        _say(f"sql endpoint refresh: {document['skipped']}")
-        return json.dumps(document)
+        details["skipped"] = "local lakehouse: altaviz sql reads the Delta tables directly, nothing to refresh"
+        _say(f"sql endpoint refresh: {details['skipped']}")
+        return StageResult("sql_endpoint_refresh", 0, 0, 0.0, details)
     workspace_id = notebookutils.runtime.context.get("currentWorkspaceId")
     token = notebookutils.credentials.getToken("pbi")
-    problems = []
+    problems, tables, synced = [], 0, 0
     with FabricClient(lambda: token, base_url=api_base) as client:
         for name in names:
             syncs = refresh_sql_endpoint(client, workspace_id, _lakehouse_id(notebookutils, name))
             failed = failed_tables(syncs)
-            document["lakehouses"][name] = {"tables": len(syncs), "failed": [s.table for s in failed]}
+            details["lakehouses"][name] = {"tables": len(syncs), "failed": [s.table for s in failed]}
             _say(f"sql endpoint refresh: {name}: {len(syncs)} table(s), {len(failed)} failed")
             problems += [f"{name}.{s.table}: {s.error or s.status}" for s in failed]
+            tables += len(syncs)
+            synced += sum(1 for s in syncs if s.status == "Success")
     if problems:
         raise FabricApiError(f"SQL analytics endpoint metadata sync failed for {'; '.join(problems)}")
-    return json.dumps(document)
+    seconds = round((datetime.now(UTC) - started).total_seconds(), 3)
+    return StageResult("sql_endpoint_refresh", tables, synced, seconds, details)

@@ -83,7 +83,14 @@ def execute(plan: PipelinePlan, *, root: str | None, spark: Callable[[], SparkSe
     progress(f"pipeline {plan.pipeline.name}: {len(plan.activities)} activities, parameters "
              f"{json.dumps(plan.parameters)}")
     runner = PipelineRunner(spark=spark, lakehouse_root=str(paths.root), progress=progress)  # type: ignore[attr-defined]
-    return runner.run(plan, run_id=run_id)
+    result = runner.run(plan, run_id=run_id)
+    from altaviz.lakehouse.files import LocalFileStore
+    from altaviz.monitoring.journal import RunJournal
+
+    journal = RunJournal.for_run(paths, LocalFileStore(), result.run_id)
+    if journal.files.read_text(journal.path) is not None:
+        progress(f"run record: {journal.path}")
+    return result
 
 
 def raise_if_failed(run: PipelineRun) -> None:

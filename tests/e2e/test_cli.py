@@ -4,30 +4,43 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from local_servers import Recorder, tls_httpserver
 
 from altaviz.cli import main
 
 ALTAVIZ = [sys.executable, "-m", "altaviz.cli"]
 
 
-def _altaviz(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ALTAVIZ_LAKEHOUSE_ROOT": str(root), "ALTAVIZ_DRIVER_MEMORY": "2g"}
+def _altaviz(*args: str, root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ALTAVIZ_LAKEHOUSE_ROOT": str(root), "ALTAVIZ_DRIVER_MEMORY": "2g", **env}
     return subprocess.run([*ALTAVIZ, *args], capture_output=True, text=True, check=False, env=env, timeout=600)
 
 
 @pytest.mark.slow
-def test_run_lands_a_demo_fleet_and_a_second_run_changes_nothing(tmp_path):
-    """`altaviz run` exits 0 with a summary; Bronze has rows; running again leaves the count unchanged."""
+def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_path, httpserver):
+    """`altaviz run` exits 0 with a summary, leaves a run record with every stage's numbers and posts them to Azure
+    Monitor and Teams (local servers); running again with those servers down changes nothing, succeeds and says
+    so once."""
     root = tmp_path / "lh"
-    first = _altaviz("run", root=root)
+    teams = Recorder(status=202)
+    httpserver.expect_request("/teams-hook", method="POST").respond_with_handler(teams)
+    with tls_httpserver() as (monitor_server, ca_path):
+        ingestion = Recorder(status=204)
+        monitor_server.expect_request(re.compile(r"^/dataCollectionRules/dcr-e2e/streams/.+"),
+                                      method="POST").respond_with_handler(ingestion)
+        sinks = {"ALTAVIZ_MONITOR_DCE_ENDPOINT": monitor_server.url_for("").rstrip("/"),
+                 "ALTAVIZ_MONITOR_DCR_ID": "dcr-e2e", "ALTAVIZ_MONITOR_TOKEN": "e2e-token",
+                 "REQUESTS_CA_BUNDLE": ca_path, "ALTAVIZ_TEAMS_WEBHOOK_URL": httpserver.url_for("/teams-hook")}
+        first = _altaviz("run", root=root, **sinks)
     assert first.returncode == 0, first.stderr
     assert "bronze" in first.stdout and "simulate" in first.stdout and "quality checks:" in first.stdout
-    assert "(balanced)" in first.stdout
+    assert "(balanced)" in first.stdout and "unavailable" not in first.stderr
     count = "select count(*) as n from lh_bronze_raw.telemetry_raw"
     n1 = json.loads(_altaviz("sql", count, "--format", "json", root=root).stdout)[0]["n"]
     assert n1 > 0
@@ -36,9 +49,29 @@ def test_run_lands_a_demo_fleet_and_a_second_run_changes_nothing(tmp_path):
                   "from lh_gold_curated.sensor_readings_agg group by window_type order by window_type")
     agg1 = json.loads(_altaviz("sql", gold_state, "--format", "json", root=root).stdout)
     assert [r["window_type"] for r in agg1] == ["1hr", "24hr", "4hr"] and agg1[0]["n"] > 0
-    second = _altaviz("run", root=root)
+
+    (journal,) = (root / "lh_gold_curated.Lakehouse" / "Files" / "monitoring" / "runs").glob("*.jsonl")
+    stages = [r for r in map(json.loads, journal.read_text().splitlines()) if r["kind"] == "stage"]
+    assert [r["stage"] for r in stages] == ["bronze", "silver", "gold", "sql_endpoint_refresh"]
+    assert all(r["status"] == "Succeeded" and r["duration_seconds"] > 0 for r in stages)
+    assert stages[0]["rows_in"] == n1 + stages[0]["details"]["rows_duplicate"]
+    assert stages[1]["rows_rejected"] > 0 and len(stages[1]["quality"]) > 0 and stages[2]["alerts_opened"] > 0
+    rows = {}
+    for path, body in ingestion.received:
+        rows.setdefault(path.rsplit("/", 1)[1], []).extend(body)
+    runs = rows["Custom-AltavizPipelineRuns_CL"]
+    assert [r["Stage"] for r in runs] == ["bronze", "silver", "gold", "sql_endpoint_refresh"]
+    assert {r["RunId"] for r in runs} == {journal.stem} and runs[1]["RowsRejected"] == stages[1]["rows_rejected"]
+    assert len(rows["Custom-AltavizQualityChecks_CL"]) == len(stages[1]["quality"])
+    assert len(rows["Custom-AltavizFleetAlerts_CL"]) == len(stages[2]["alerts"])
+    cards = [body["attachments"][0]["content"] for _, body in teams.received]
+    critical = [a for a in stages[2]["alerts"] if a["newly_critical"]]
+    assert len(cards) == (1 if critical else 0)  # one digest per run, never one card per alert
+
+    second = _altaviz("run", root=root, **sinks)  # both servers are gone now
     assert second.returncode == 0, second.stderr
     assert "simulate" not in second.stdout
+    assert second.stderr.count("azure_monitor is unavailable for this run") == 1
     n2 = json.loads(_altaviz("sql", count, "--format", "json", root=root).stdout)[0]["n"]
     assert n2 == n1
     assert json.loads(_altaviz("sql", gold_state, "--format", "json", root=root).stdout) == agg1

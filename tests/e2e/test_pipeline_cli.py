@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fabric_items import Workspace, expression
+from local_servers import Recorder
 
 from altaviz.cli import main
 
@@ -91,23 +92,34 @@ def test_bad_pipeline_arguments_are_one_line(argv, message, capsys, monkeypatch)
 
 
 @pytest.mark.slow
-def test_make_run_executes_the_repo_notebooks_so_editing_one_changes_the_run(tmp_path):
+def test_make_run_executes_the_repo_notebooks_so_editing_one_changes_the_run(tmp_path, httpserver):
     """`altaviz run` runs fabric_notebooks/ through pipelines/: a Silver notebook edited to fail stops Gold and the
-    refresh, the error is shown, and the run exits 1; Bronze (before it) still landed its rows."""
+    refresh, the error is shown, the run exits 1, and Teams gets exactly one failure card; Bronze still landed."""
+    teams = Recorder(status=202)
+    httpserver.expect_request("/teams-hook", method="POST").respond_with_handler(teams)
     project = tmp_path / "project"
     for folder in ("fabric_notebooks", "pipelines"):
         shutil.copytree(REPO / folder, project / folder)
     silver = project / "fabric_notebooks" / "nb_silver_cleanse.Notebook" / "notebook-content.py"
-    silver.write_text(silver.read_text().replace(
-        "result = silver_cleanse(", "raise RuntimeError('edited to fail')\nresult = silver_cleanse("))
+    silver.write_text(silver.read_text().replace("as_of=as_of", "as_of='not-a-time'"))
     env = {**os.environ, "ALTAVIZ_LAKEHOUSE_ROOT": str(tmp_path / "lh"), "ALTAVIZ_PROJECT_DIR": str(project),
-           "ALTAVIZ_DRIVER_MEMORY": "2g"}
+           "ALTAVIZ_DRIVER_MEMORY": "2g", "ALTAVIZ_TEAMS_WEBHOOK_URL": httpserver.url_for("/teams-hook")}
     done = subprocess.run([sys.executable, "-m", "altaviz.cli", "run"], capture_output=True, text=True, env=env,
                           timeout=600, check=False)
     assert done.returncode == 1, done.stderr
-    assert "Silver cleanse (nb_silver_cleanse) failed: RuntimeError: edited to fail" in done.stderr
+    assert "Silver cleanse (nb_silver_cleanse) failed: ConfigError: as_of must be an ISO 8601 time" in done.stderr
     rows = {line.split("│")[1].strip(): line.split("│")[3].strip()
             for line in done.stdout.splitlines() if line.startswith("│")}
     assert rows == {"Bronze ingest": "Succeeded", "Silver cleanse": "Failed", "Gold aggregate": "Skipped",
-                    "Refresh SQL endpoint": "Skipped"}
+                    "Refresh SQL endpoint": "Skipped", "Report failure": "Failed"}
     assert "bronze:" in done.stdout and "gold:" not in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "altaviz: error: pipeline pl_altaviz_hourly failed activity 'Silver cleanse' (nb_silver_cleanse) failed: "
+        "ConfigError: as_of must be an ISO 8601 time")
+    (card,) = [body["attachments"][0]["content"] for _, body in teams.received]
+    assert "silver" in json.dumps(card) and "not-a-time" in json.dumps(card)
+    (journal,) = (tmp_path / "lh" / "lh_gold_curated.Lakehouse" / "Files" / "monitoring" / "runs").glob("*.jsonl")
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [(r["stage"], r["status"]) for r in records if r["kind"] == "stage"] == [
+        ("bronze", "Succeeded"), ("silver", "Failed")]
+    assert [r["card"] for r in records if r["kind"] == "card"] == ["failure"]

@@ -22,7 +22,7 @@ def test_the_repo_has_the_stage_notebooks_and_a_pipeline():
     """Bronze, Silver, Gold and the SQL endpoint refresh each have a notebook; there is at least one pipeline."""
     names = {p.name for p in NOTEBOOKS}
     assert {"nb_bronze_ingest.Notebook", "nb_silver_cleanse.Notebook", "nb_gold_aggregate.Notebook",
-            "nb_refresh_sql_endpoint.Notebook"} <= names
+            "nb_refresh_sql_endpoint.Notebook", "nb_report_failure.Notebook"} <= names
     assert PIPELINES
 
 
@@ -42,9 +42,10 @@ def test_each_notebook_parses_and_is_thin(folder):
     assert [getattr(n, "module", None) for n in imports] == ["altaviz.entrypoints"]
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     called = [ast.unparse(n.func) for n in calls]
-    assert called[-1] == "notebookutils.notebook.exit" or "notebookutils.notebook.exit" in called
     into_altaviz = [name for name in called if name in {a.name for n in imports for a in n.names}]
     assert len(into_altaviz) == 1, f"{notebook.content_path}: one call into altaviz, got {into_altaviz}"
+    ends_by_raising = inspect.signature(getattr(entrypoints, into_altaviz[0])).return_annotation == "NoReturn"
+    assert called[-1] == "notebookutils.notebook.exit" or ends_by_raising
     for local_only in (".lakehouse", "ALTAVIZ_", "os.environ", "LocalLakehousePaths", "lakehouseRoot"):
         assert local_only not in text, f"{notebook.content_path} mentions {local_only!r}"
 
@@ -89,11 +90,13 @@ def test_the_medallion_pipeline_chains_the_stages_and_refreshes_the_sql_endpoint
         ("nb_silver_cleanse", [("Bronze ingest", ("Succeeded",))]),
         ("nb_gold_aggregate", [("Silver cleanse", ("Succeeded",))]),
         ("nb_refresh_sql_endpoint", [("Gold aggregate", ("Succeeded",))]),
+        ("nb_report_failure", [("Refresh SQL endpoint", ("Failed", "Skipped"))]),
     ]
     for activity in plan.activities:
         values = {p.name: p.value for p in activity.parameters}
         assert values["run_id"] == "@pipeline().RunId"
         assert values["environment"] == "@pipeline().parameters.environment"
+        assert values["key_vault_url"] == "@pipeline().parameters.key_vault_url"
     silver = {p.name: p.value for p in plan.activities[1].parameters}
     assert "pipeline().parameters.as_of" in silver["as_of"] and "pipeline().TriggerTime" in silver["as_of"]
     assert plan.activities[1].retry == 0, "a retried Silver would find nothing new and let a blocked run through"

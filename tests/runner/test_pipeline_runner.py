@@ -152,8 +152,8 @@ def test_a_notebook_without_exit_succeeds_with_no_exit_value(workspace):
 
 
 def test_runtime_context_and_secrets_come_from_the_local_stand_in(workspace, monkeypatch):
-    """runtime.context names the notebook, pipeline run and local root; getSecret reads ALTAVIZ_SECRET_*."""
-    monkeypatch.setenv("ALTAVIZ_SECRET_TEAMS_WEBHOOK_URL", "https://example.invalid/hook")
+    """runtime.context names the notebook, pipeline run and local root; getSecret reads ALTAVIZ_<NAME>."""
+    monkeypatch.setenv("ALTAVIZ_TEAMS_WEBHOOK_URL", "https://example.invalid/hook")
     workspace.notebook("nb_ctx", "import json\nc = notebookutils.runtime.context\n"
                                  "s = notebookutils.credentials.getSecret('https://kv.vault.azure.net/', "
                                  "'teams-webhook-url')\n"
@@ -167,12 +167,12 @@ def test_runtime_context_and_secrets_come_from_the_local_stand_in(workspace, mon
 
 def test_a_missing_local_secret_fails_the_notebook_naming_the_variable(workspace, monkeypatch):
     """getSecret for an unset secret: the activity fails and says which environment variable to export."""
-    monkeypatch.delenv("ALTAVIZ_SECRET_EVENTHUB_LISTEN", raising=False)
+    monkeypatch.delenv("ALTAVIZ_EVENTHUB_LISTEN", raising=False)
     workspace.notebook("nb_secret", "notebookutils.credentials.getSecret('https://kv.vault.azure.net/', "
                                     "'eventhub-listen')")
     folder = workspace.pipeline("pl", [workspace.activity("Secret", "nb_secret")])
     run, _ = _run(workspace, folder)
-    assert "export ALTAVIZ_SECRET_EVENTHUB_LISTEN" in run.activity("Secret").error
+    assert "export ALTAVIZ_EVENTHUB_LISTEN" in run.activity("Secret").error
 
 
 def test_the_notebook_code_on_disk_is_what_runs(workspace):

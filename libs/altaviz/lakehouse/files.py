@@ -42,6 +42,14 @@ class FileStore(ABC):
     def stat(self, path: str) -> FileInfo:
         """Size and modification time of one file."""
 
+    @abstractmethod
+    def read_text(self, path: str) -> str | None:
+        """A small UTF-8 file's text, or None when it does not exist."""
+
+    @abstractmethod
+    def write_text(self, path: str, text: str) -> None:
+        """Replace a small UTF-8 file whole, creating its folder (readers never see half a file locally)."""
+
 
 def _is_hidden(name: str) -> bool:
     # Spark/Hadoop conventions: _SUCCESS, .crc and temp files are not data.
@@ -75,6 +83,19 @@ class LocalFileStore(FileStore):
     def move(self, source: str, target: str) -> None:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(source, target)
+
+    def read_text(self, path: str) -> str | None:
+        try:
+            return Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def write_text(self, path: str, text: str) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, target)
 
 
 class HadoopFileStore(FileStore):
@@ -117,6 +138,26 @@ class HadoopFileStore(FileStore):
             fs.delete(jtarget, False)
         if not fs.rename(jsource, jtarget):
             raise LakehouseError(f"could not move {source} to {target}")
+
+    def read_text(self, path: str) -> str | None:
+        jpath, fs = self._fs(path)
+        if not fs.exists(jpath):
+            return None
+        stream = fs.open(jpath)
+        try:
+            reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
+            return "\n".join(iter(reader.readLine, None)) + "\n"
+        finally:
+            stream.close()
+
+    def write_text(self, path: str, text: str) -> None:
+        jpath, fs = self._fs(path)
+        fs.mkdirs(jpath.getParent())
+        stream = fs.create(jpath, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
 
 
 def file_store_for(paths: LakehousePaths, spark: SparkSession | None = None) -> FileStore:

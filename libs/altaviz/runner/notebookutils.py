@@ -1,20 +1,19 @@
 """A local stand-in for Fabric's `notebookutils`: notebook.exit, credentials.getSecret, runtime.context.
 
 Only what the repo's notebooks use exists; anything else raises a clear error rather than pretending. Secrets come
-from environment variables: `getSecret(vault, "teams-webhook-url")` reads `ALTAVIZ_SECRET_TEAMS_WEBHOOK_URL`.
+from environment variables: `getSecret(vault, "teams-webhook-url")` reads `ALTAVIZ_TEAMS_WEBHOOK_URL`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from altaviz.config import secret_env_var
 from altaviz.errors import ConfigError, PipelineError
 
 LOCAL_WORKSPACE_ID = "00000000-0000-0000-0000-000000000000"
-SECRET_ENV_PREFIX = "ALTAVIZ_SECRET_"
 LAKEHOUSE_ROOT_KEY = "lakehouseRoot"  # only the local stand-in has it; altaviz reads local paths from it
 
 
@@ -27,11 +26,6 @@ class NotebookExit(BaseException):
     def __init__(self, value: str) -> None:
         super().__init__(value)
         self.value = value
-
-
-def secret_env_var(name: str) -> str:
-    """The environment variable that holds Key Vault secret `name` locally."""
-    return SECRET_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
 class _Notebook:
@@ -53,7 +47,7 @@ class _Credentials:
         self._environ = environ
 
     def getSecret(self, akv_name: str, secret: str) -> str:
-        """The secret `secret` of vault `akv_name`, read locally from `ALTAVIZ_SECRET_<NAME>`."""
+        """The secret `secret` of vault `akv_name`, read locally from `ALTAVIZ_<NAME>` (see `secret_env_var`)."""
         variable = secret_env_var(secret)
         value = self._environ.get(variable)
         if not value:

@@ -349,7 +349,15 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                "units_by_status": {s: sum(1 for r in fleet if r["status"] == s) for s in SEVERITY_RANK},
                "units_stale": sum(1 for r in fleet if r["data_status"] == "stale"),
                "attention": [{"status": st, "compressor_id": u, "basin": b, "sensors": ss}
-                             for st, u, b, ss in attention]}
+                             for st, u, b, ss in attention],
+               # What monitoring reports: every alert this run opened or changed, and whether it is new.
+               "alerts": [{"alert_id": a.alert_id, "compressor_id": a.compressor_id, "basin": a.basin,
+                           "alert_type": a.alert_type, "sensor": a.sensor, "severity": a.severity,
+                           "status": a.status, "value": a.peak_value, "opened_at": a.opened_at.isoformat(),
+                           "new": a.alert_id not in known,
+                           "newly_critical": a.severity == "critical" and (a.alert_id not in known or (
+                               a.escalated_at is not None and a.escalated_at >= (first_hour or evaluate_to)))}
+                          for a in changed]}
     return StageResult("gold", clean_rows, agg_rows, round(time.perf_counter() - started, 3), details)
 
 
