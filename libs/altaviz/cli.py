@@ -18,6 +18,7 @@ from rich.table import Table
 
 from altaviz.console import RootOption, err, lakehouse_paths, out, progress
 from altaviz.errors import AltavizError, UsageError
+from altaviz.fabric_command import fabric_app
 from altaviz.pipeline_command import pipeline_app
 
 if TYPE_CHECKING:
@@ -229,6 +230,7 @@ def _render(table: Any, fmt: str) -> str:
 alerts_app = typer.Typer(help="List and acknowledge Gold alerts.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(fabric_app, name="fabric")
 
 
 @alerts_app.command("list")

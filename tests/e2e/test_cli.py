@@ -106,10 +106,11 @@ def test_bad_arguments_give_one_line_and_a_non_zero_exit(argv, message, capsys):
     assert "Traceback" not in captured.err + captured.out
 
 
-@pytest.mark.parametrize("command", ["simulate", "ingest", "run", "sql", "bench"])
+@pytest.mark.parametrize("command", ["simulate", "ingest", "run", "sql", "bench", "alerts list", "alerts ack",
+                                     "pipeline run", "pipeline check", "fabric run-pipeline"])
 def test_every_command_has_help(command, capsys):
     """`altaviz <command> --help` describes the command and exits 0."""
-    assert main([command, "--help"]) == 0
+    assert main([*command.split(), "--help"]) == 0
     assert "Usage:" in capsys.readouterr().out
 
 
