@@ -1,0 +1,1 @@
+"""Pulumi components of an Altaviz environment: one ComponentResource per logical unit."""
