@@ -57,19 +57,21 @@ def test_the_local_runner_context_gives_local_folders(tmp_path):
     assert isinstance(paths, LocalLakehousePaths) and paths.root == tmp_path.resolve()
 
 
-def test_a_fabric_context_gives_onelake_paths_by_name():
-    """In Fabric, a URL-safe workspace name gives name-form OneLake paths."""
-    paths = entrypoints.runtime_paths(fabric_utils("altaviz-prod"))
-    assert paths.table_path(TableRef("lh_gold_curated", "alerts")) == (
-        "abfss://altaviz-prod@onelake.dfs.fabric.microsoft.com/lh_gold_curated.Lakehouse/Tables/dbo/alerts")
-
-
-def test_a_workspace_name_with_spaces_gives_guid_paths_from_the_lakehouse_ids():
-    """`Altaviz Prod` is not URL-safe: workspace and lakehouse GUIDs from notebookutils are used instead."""
-    paths = entrypoints.runtime_paths(fabric_utils("Altaviz Prod"))
+@pytest.mark.parametrize("workspace_name", ["altaviz-prod", "Altaviz Prod"], ids=["url-safe", "with-spaces"])
+def test_a_fabric_context_gives_onelake_guid_paths_from_the_workspace_and_lakehouse_ids(workspace_name):
+    """In Fabric the workspace id (runtime context) and lakehouse ids (notebookutils.lakehouse) make the paths."""
+    paths = entrypoints.runtime_paths(fabric_utils(workspace_name))
     assert paths.table_path(TableRef("lh_silver_cleaned", "telemetry_clean")) == (
         f"abfss://{WS}@onelake.dfs.fabric.microsoft.com/{LAKEHOUSE_IDS['lh_silver_cleaned']}"
         "/Tables/dbo/telemetry_clean")
+
+
+def test_a_fabric_context_without_a_workspace_id_is_refused():
+    """A context that names no workspace id cannot locate OneLake: a clear error."""
+    utils = fabric_utils("altaviz-prod")
+    del utils.runtime.context["currentWorkspaceId"]
+    with pytest.raises(ConfigError, match="names no workspace id"):
+        entrypoints.runtime_paths(utils)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -1,8 +1,8 @@
 """What the Fabric notebooks call: one function per notebook, returning the JSON the notebook exits with.
 
 The same code runs in Fabric and under the local runner. Where the lakehouses are comes from
-`notebookutils.runtime.context`: in Fabric the workspace (OneLake paths; GUID form when the workspace name is not
-URL-safe, with lakehouse ids from `notebookutils.lakehouse`), under the local runner the folder it names.
+`notebookutils.runtime.context`: in Fabric the workspace id and the lakehouse ids (OneLake GUID paths), under the
+local runner the folder it names.
 """
 
 from __future__ import annotations
@@ -45,19 +45,20 @@ def _lakehouse_id(notebookutils: Any, name: str) -> str:
 
 
 def runtime_paths(notebookutils: Any) -> LakehousePaths:
-    """The lakehouse layout this notebook run uses, from `notebookutils.runtime.context`."""
+    """The lakehouse layout this notebook run uses, from `notebookutils.runtime.context`.
+
+    In Fabric: OneLake in GUID form, the workspace id from the context and each lakehouse's id from
+    `notebookutils.lakehouse.get`, so renaming a workspace (or a name unsafe in a URL) changes nothing.
+    """
     context = notebookutils.runtime.context
     local_root = context.get(LOCAL_ROOT_KEY)
     if local_root:
         return LocalLakehousePaths(local_root)
     workspace, workspace_id = context.get("currentWorkspaceName"), context.get("currentWorkspaceId")
-    if not workspace and not workspace_id:
-        raise ConfigError("notebookutils.runtime.context names no workspace (currentWorkspaceName/Id)")
-    paths = OneLakePaths(workspace or workspace_id, workspace_id=workspace_id)
-    if paths.needs_ids:
-        paths = OneLakePaths(workspace, {name: _lakehouse_id(notebookutils, name) for name in LAKEHOUSES},
-                             workspace_id=workspace_id)
-    return paths
+    if not workspace_id:
+        raise ConfigError("notebookutils.runtime.context names no workspace id (currentWorkspaceId)")
+    ids = {name: _lakehouse_id(notebookutils, name) for name in LAKEHOUSES}
+    return OneLakePaths(workspace or workspace_id, ids, workspace_id=workspace_id, by_id=True)
 
 
 def parse_as_of(value: str | None) -> datetime | None:

@@ -95,17 +95,18 @@ class OneLakePaths(LakehousePaths):
     """OneLake ABFS paths; the GUID form is used when a workspace or lakehouse name is unsafe in a URL."""
 
     def __init__(self, workspace: str, lakehouse_ids: Mapping[str, str] | None = None,
-                 workspace_id: str | None = None) -> None:
+                 workspace_id: str | None = None, *, by_id: bool = False) -> None:
         if not workspace:
             raise ConfigError("OneLake paths need a workspace name or id")
         self.workspace = workspace
         self.workspace_id = workspace_id
         self.lakehouse_ids = dict(lakehouse_ids or {})
+        self.by_id = by_id
 
     @property
     def needs_ids(self) -> bool:
-        """True when the workspace name is unsafe in a URL, so paths use workspace and lakehouse GUIDs."""
-        return not _SAFE_NAME.match(self.workspace.replace("-", "_"))
+        """True when paths use workspace and lakehouse GUIDs: asked for, or the workspace name is unsafe in a URL."""
+        return self.by_id or not _SAFE_NAME.match(self.workspace.replace("-", "_"))
 
     def lakehouse_path(self, lakehouse: str) -> str:
         if lakehouse not in LAKEHOUSES:
