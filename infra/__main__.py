@@ -20,6 +20,8 @@ from altaviz.monitoring.settings import SECRET_NAMES
 LISTEN_SECRET = "eventhubs-listen-connection-string"
 #: Secrets the notebooks read that only an operator can set (`az keyvault secret set`): never in stack config.
 OPERATOR_SECRETS = ("teams_webhook_url", "client_id", "client_secret", "logs_url")
+#: The pipeline `altaviz fabric run-pipeline --stack` runs (the `fabric_pipeline_id` output).
+MAIN_PIPELINE = "pl_altaviz_hourly"
 
 
 def main() -> None:
@@ -51,14 +53,17 @@ def main() -> None:
     built = wheel.build_wheel(root)
     fabric = FabricDeployment("fabric", FabricArgs(
         workspace_name=config.fabric_workspace_name,
-        # Fabric wants a capacity GUID, which ARM never returns: a capacity created here is passed by name, for the
-        # workspace provider to resolve through GET /v1/capacities (pending in altaviz.deploy).
+        # Fabric wants a capacity GUID, which ARM never returns: a capacity created here is passed by name, and the
+        # workspace provider resolves it through GET /v1/capacities, which lists only the capacities the deploying
+        # identity administers or contributes to (so it must be among `fabric.capacity.admins`).
         capacity_id=capacity_config.id or (capacity.capacity_name if capacity else None),
         wheel=built, notebooks_root=root / "fabric_notebooks", pipelines_root=root / "pipelines",
         schedule_enabled=config.fabric.schedule_enabled, item_name=config.fabric_item_name,
         description=f"Altaviz compressor monitoring ({env})",
         role_assignments=[{"principal_id": r.principal_id, "principal_type": r.principal_type, "role": r.role}
-                          for r in config.fabric.workspace_roles]))
+                          for r in config.fabric.workspace_roles],
+        # Scheduled runs pass no parameters: the pipeline's defaults must name this environment and its vault.
+        pipeline_parameters={"environment": env, "key_vault_url": vault.vault_uri}))
 
     pipeline_principals = {"workspace": fabric.workspace_identity_id}
     if config.identities.pipeline_service_principal_object_id:
@@ -103,6 +108,7 @@ def main() -> None:
         "altaviz_wheel_version": built.version,
         "notebook_ids": fabric.notebook_ids,
         "pipeline_ids": fabric.pipeline_ids,
+        "fabric_pipeline_id": fabric.pipeline_ids[MAIN_PIPELINE],
         "pipeline_schedule_ids": fabric.schedule_ids,
     }
     if capacity:

@@ -37,7 +37,8 @@ class FabricArgs:
 
     `item_name` maps a repo item name to its deployed name (a `dev-<name>-` prefix on personal stacks).
     Lakehouses keep their product names in every workspace: notebooks find them by name, and lakehouse names
-    allow only letters, digits and underscores.
+    allow only letters, digits and underscores. `pipeline_parameters` become the default values of those
+    parameters in every pipeline (each must declare them): scheduled runs pass no parameters and use these.
     """
 
     workspace_name: str
@@ -50,6 +51,7 @@ class FabricArgs:
     description: str = ""
     role_assignments: Sequence[Mapping[str, Input[str]]] = field(default_factory=list)
     lakehouses: Sequence[str] = LAKEHOUSES
+    pipeline_parameters: Mapping[str, Input[str]] = field(default_factory=dict)
 
 
 class FabricDeployment(ComponentResource):
@@ -94,7 +96,7 @@ class FabricDeployment(ComponentResource):
             item = read_pipeline(folder)
             pipeline = FabricDataPipeline(f"{name}-{item.name}", DataPipelineArgs(
                 workspace_id=workspace_id, folder=folder, notebook_ids=logical_ids,
-                display_name=args.item_name(item.name)), child)
+                parameter_defaults=dict(args.pipeline_parameters), display_name=args.item_name(item.name)), child)
             pipelines[item.name] = pipeline
             for index, entry in enumerate(item.schedules):
                 key = f"{item.name}-{index}"

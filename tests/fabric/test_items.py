@@ -289,6 +289,36 @@ def test_role_assignment_identity_and_capacity_calls(client, httpserver):
     httpserver.check_assertions()
 
 
+def test_capacities_are_listed_across_pages_and_found_by_name(client, httpserver):
+    """GET /v1/capacities is paged; a name matches displayName in any case; a GUID is used without a lookup."""
+    f4 = {"id": "96f3f0ff-4fe2-4712-b61b-05a456ba9357", "displayName": "F4 Capacity", "sku": "F4",
+          "region": "West Central US", "state": "Active"}
+    f8 = {"id": "0b9a4952-b5e7-4a55-8739-3e7251a2fd43", "displayName": "F8 Capacity", "sku": "F8",
+          "region": "West Central US", "state": "Inactive"}
+    for _ in range(2):
+        httpserver.expect_ordered_request("/v1/capacities", method="GET", query_string="").respond_with_json(
+            {"value": [f4], "continuationToken": "t1"})
+        httpserver.expect_ordered_request("/v1/capacities", method="GET", query_string={
+            "continuationToken": "t1"}).respond_with_json({"value": [f8]})
+    spaces = Workspaces(client)
+
+    found = spaces.find_capacity("f8 capacity")
+    assert (found.id, found.sku, found.state) == (f8["id"], "F8", "Inactive")
+    assert spaces.capacity_id("F4 CAPACITY") == f4["id"]
+    assert spaces.capacity_id(f8["id"].upper()) == f8["id"].upper()
+    httpserver.check_assertions()
+
+
+def test_a_capacity_name_shared_by_two_capacities_is_refused(client, httpserver):
+    """Two visible capacities with one name are ambiguous: the error lists their ids and asks for the GUID."""
+    same = [{"id": f"0000000{i}-0000-0000-0000-000000000000", "displayName": "shared", "sku": "F2",
+             "region": "West Europe", "state": "Active"} for i in (1, 2)]
+    httpserver.expect_request("/v1/capacities", method="GET").respond_with_json({"value": same})
+
+    with pytest.raises(FabricApiError, match=r"'shared' is ambiguous: capacities 00000001-.*, 00000002-.* GUID"):
+        Workspaces(client).capacity_id("shared")
+
+
 def test_schedules_are_created_updated_listed_and_deleted_under_the_job_type(client, httpserver):
     """Schedules live at items/{id}/jobs/{jobType}/schedules: POST 201, PATCH, GET list, DELETE (gone is fine)."""
     path = f"{ITEMS}/{NB}/jobs/Execute/schedules"

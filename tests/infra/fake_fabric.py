@@ -1,11 +1,11 @@
 """A stateful in-memory Fabric REST API on loopback, speaking the shapes of github.com/microsoft/fabric-rest-api-specs.
 
-It serves exactly the endpoints altaviz deploys with: workspaces (capacity, role assignments, identity), generic
-items with definitions, lakehouse properties, environment staging/publish/libraries, item schedules, job instances
-and long-running operations. Long-running calls answer 202 with `Location`, `x-ms-operation-id` and
-`Retry-After: 0`; an operation goes NotStarted -> Running -> Succeeded over `lro_polls` polls. Lists page by
-`page_size` with `continuationToken`/`continuationUri`. `throttle()` injects 429s. Every request lands in `calls`,
-so tests can assert which writes (POST/PUT/PATCH/DELETE) a deployment made.
+It serves exactly the endpoints altaviz deploys with: capacities, workspaces (capacity, role assignments,
+identity), generic items with definitions, lakehouse properties, environment staging/publish/libraries, item
+schedules, job instances and long-running operations. Long-running calls answer 202 with `Location`,
+`x-ms-operation-id` and `Retry-After: 0`; an operation goes NotStarted -> Running -> Succeeded over `lro_polls`
+polls. Lists page by `page_size` with `continuationToken`/`continuationUri`. `throttle()` injects 429s. Every
+request lands in `calls`, so tests can assert which writes (POST/PUT/PATCH/DELETE) a deployment made.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ _ITEM = "/v1/workspaces/<ws>/items/<item>"
 _ENV = "/v1/workspaces/<ws>/environments/<item>"
 _SCHEDULES = f"{_ITEM}/jobs/<job_type>/schedules"
 ROUTES = [
+    ("/v1/capacities", "capacities", ["GET"]),
     ("/v1/workspaces", "workspaces", ["GET", "POST"]),
     ("/v1/workspaces/<ws>", "workspace", ["GET", "PATCH", "DELETE"]),
     ("/v1/workspaces/<ws>/assignToCapacity", "assign_capacity", ["POST"]),
@@ -98,6 +99,7 @@ class FakeFabric:
     publish_never_finishes: bool = False
     base_url: str = ""
     calls: list[Call] = field(default_factory=list)
+    capacities: dict[str, dict[str, Any]] = field(default_factory=dict)
     workspaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -126,6 +128,13 @@ class FakeFabric:
     def throttle(self, times: int = 1, *, method: str | None = None, path_contains: str = "") -> None:
         """Answer the next `times` matching requests with 429 and `Retry-After: 0`."""
         self._throttles.append([times, method, path_contains])
+
+    def add_capacity(self, display_name: str, **extra: Any) -> str:
+        """Seed a capacity the caller can see (as if it administered it) and return its GUID."""
+        capacity = {"id": _new_id(), "displayName": display_name, "sku": "F2", "region": "South Central US",
+                    "state": "Active", **extra}
+        self.capacities[capacity["id"]] = capacity
+        return capacity["id"]
 
     def add_workspace(self, display_name: str, **extra: Any) -> str:
         """Seed a workspace (as if made outside the deployment) and return its id."""
@@ -169,6 +178,10 @@ class FakeFabric:
             raise FabricError(404 if isinstance(exc, NotFound) else 405, "EntityNotFound",
                               f"no fake route for {request.method} {request.path}") from exc
         return getattr(self, f"_{endpoint}_{request.method.lower()}")(request, **args)
+
+    # ----- capacities
+    def _capacities_get(self, request: Request) -> Response:
+        return self._page(request, list(self.capacities.values()))
 
     # ----- workspaces
     def _workspaces_get(self, request: Request) -> Response:

@@ -124,6 +124,46 @@ def test_pipeline_reference_to_an_unknown_notebook_names_the_activity():
         pipeline_definition(PIPELINE, workspace_id=WS, notebook_ids=ids)
 
 
+def pipeline_parameters(definition) -> dict:
+    return json.loads(decode_parts(definition.parts)["pipeline-content.json"])["properties"]["parameters"]
+
+
+def test_pipeline_parameter_defaults_are_set_for_the_environment():
+    """Named parameters get the given defaultValue (scheduled runs use it); the others keep the repo's."""
+    vault = "https://kv-avz-stagi-abc123.vault.azure.net/"
+    definition = pipeline_definition(PIPELINE, workspace_id=WS, notebook_ids=deployed_ids(),
+                                     parameter_defaults={"environment": "staging", "key_vault_url": vault})
+
+    sent, original = pipeline_parameters(definition), read_pipeline(PIPELINE).parameters
+    assert sent == {**original, "environment": {"type": "string", "defaultValue": "staging"},
+                    "key_vault_url": {"type": "string", "defaultValue": vault}}
+    assert original["environment"]["defaultValue"] == "local"  # the repo's own file is untouched
+
+
+def test_default_for_a_parameter_the_pipeline_does_not_declare_is_refused():
+    """An unknown parameter name fails, naming the pipeline file and the parameters it declares."""
+    declared = ", ".join(sorted(read_pipeline(PIPELINE).parameters))
+
+    with pytest.raises(PipelineError, match=rf"pl_altaviz_hourly\.DataPipeline[/\\]pipeline-content\.json: .*"
+                                            rf"'keyvault_url'.*declares {declared}$"):
+        pipeline_definition(PIPELINE, workspace_id=WS, notebook_ids=deployed_ids(),
+                            parameter_defaults={"keyvault_url": "https://kv.vault.azure.net/"})
+
+
+def test_pipeline_hash_changes_only_when_a_parameter_default_does():
+    """The repo's own default (or none) gives the unchanged hash; another value a new one, the same value the same."""
+    def build(**defaults: str) -> str:
+        return pipeline_definition(PIPELINE, workspace_id=WS, notebook_ids=deployed_ids(),
+                                   parameter_defaults=defaults).content_hash
+
+    plain = pipeline_definition(PIPELINE, workspace_id=WS, notebook_ids=deployed_ids()).content_hash
+    assert build() == build(environment="local") == plain
+    assert build(environment="staging") == build(environment="staging") != plain
+    assert build(environment="prod") not in {plain, build(environment="staging")}
+    assert build(environment="staging", key_vault_url="https://a.vault.azure.net/") != build(
+        environment="staging", key_vault_url="https://b.vault.azure.net/")
+
+
 def test_notebook_activities_inside_containers_are_rewritten(tmp_path):
     """A TridentNotebook nested in a ForEach is bound like a top-level one."""
     folder = tmp_path / "pl_nested.DataPipeline"

@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 CRON = {"type": "Cron", "startDateTime": "2026-01-01T00:10:00", "endDateTime": "2099-12-31T23:59:00",
         "localTimeZoneId": "UTC", "interval": 60}
 ALICE, BOB, OPS = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002", "cccc0000-0003"
+CAPACITY, OTHER_CAPACITY = "ca000000-0000-4000-8000-000000000001", "ca000000-0000-4000-8000-000000000002"
 
 
 @dataclass
@@ -85,7 +86,7 @@ def wheel(tmp_path) -> Path:
 
 
 def workspace_inputs(fake: FakeFabric, name: str = "altaviz-dev", **extra: Any) -> dict[str, Any]:
-    return {"display_name": name, "description": "Altaviz dev", "capacity_id": "cap-1", "role_assignments": [],
+    return {"display_name": name, "description": "Altaviz dev", "capacity_id": CAPACITY, "role_assignments": [],
             "provision_identity": True, "api_url": fake.base_url, **extra}
 
 
@@ -175,7 +176,7 @@ def test_workspace_is_created_on_its_capacity_with_roles_and_an_identity(fake_fa
     outs = Stack().up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, role_assignments=roles))
 
     ws = fake_fabric.workspaces[outs["workspace_id"]]
-    assert (ws["displayName"], ws["capacityId"]) == ("altaviz-dev", "cap-1")
+    assert (ws["displayName"], ws["capacityId"]) == ("altaviz-dev", CAPACITY)
     assert {(r["principal"]["id"], r["principal"]["type"], r["role"]) for r in
             fake_fabric.roles[ws["id"]].values()} == {(ALICE, "User", "Admin"), (OPS, "Group", "Viewer")}
     assert outs["identity_service_principal_id"] == ws["workspaceIdentity"]["servicePrincipalId"]
@@ -191,7 +192,7 @@ def test_workspace_with_the_same_name_is_adopted_and_left_alone_on_delete(fake_f
 
     assert (outs["workspace_id"], outs["adopted"], outs["identity_service_principal_id"]) == (existing, True, "sp")
     assert "POST /v1/workspaces" not in fake_fabric.write_paths()
-    assert fake_fabric.workspaces[existing]["capacityId"] == "cap-1"
+    assert fake_fabric.workspaces[existing]["capacityId"] == CAPACITY
     stack.destroy()
     assert existing in fake_fabric.workspaces
 
@@ -236,9 +237,83 @@ def test_workspace_capacity_change_is_awaited_assignment(fake_fabric):
     stack = Stack()
     ws = stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric))["workspace_id"]
 
-    stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, capacity_id="cap-2"))
+    stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, capacity_id=OTHER_CAPACITY))
 
-    assert fake_fabric.workspaces[ws]["capacityId"] == "cap-2"
+    assert fake_fabric.workspaces[ws]["capacityId"] == OTHER_CAPACITY
+
+
+def seed_capacities(fake: FakeFabric) -> str:
+    """Three visible capacities (two pages); returns the GUID of `fabcapaltavizstaging`."""
+    fake.add_capacity("fabcapshared")
+    wanted = fake.add_capacity("fabcapaltavizstaging")
+    fake.add_capacity("fabcapaltavizprod")
+    return wanted
+
+
+@pytest.mark.parametrize("adopted", [False, True], ids=["created", "adopted"])
+def test_workspace_capacity_given_by_name_is_resolved_to_its_guid(fake_fabric, adopted):
+    """A capacity name (any case, found on a later page of GET /v1/capacities) is sent to Fabric as the GUID."""
+    guid = seed_capacities(fake_fabric)
+    if adopted:
+        fake_fabric.add_workspace("altaviz-dev", capacityId=OTHER_CAPACITY)
+
+    outs = Stack().up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, capacity_id="FabCapAltavizStaging"))
+
+    assert fake_fabric.workspaces[outs["workspace_id"]]["capacityId"] == guid
+    assert (outs["capacity_id"], outs["resolved_capacity_id"]) == ("FabCapAltavizStaging", guid)
+    sent = [c.body for c in fake_fabric.writes if c.path.endswith(("/assignToCapacity", "/v1/workspaces"))]
+    assert [body["capacityId"] for body in sent] == [guid]
+    assert sum(c.path == "/v1/capacities" for c in fake_fabric.calls) == 2  # both pages
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["create", "update"])
+def test_unknown_capacity_name_fails_naming_it_and_the_visible_ones(fake_fabric, existing):
+    """A name no visible capacity has fails before any write, naming it, the visible names and the admin rule."""
+    seed_capacities(fake_fabric)
+    stack = Stack()
+    if existing:
+        stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric))
+    fake_fabric.calls.clear()
+
+    with pytest.raises(FabricApiError, match=r"capacity 'fabcapmissing' was not found .* \(fabcapaltavizprod, "
+                                             r"fabcapaltavizstaging, fabcapshared\)\. .*capacity admin or "
+                                             r"contributor"):
+        stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, capacity_id="fabcapmissing"))
+
+    assert fake_fabric.writes == []
+
+
+def test_unchanged_capacity_makes_no_write(fake_fabric):
+    """The same name again calls nothing; the GUID swapped for its name (or back) looks it up but writes nothing."""
+    guid = seed_capacities(fake_fabric)
+    stack = Stack()
+    stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, capacity_id=guid))
+    fake_fabric.calls.clear()
+
+    stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, capacity_id="fabcapaltavizstaging"))
+    assert fake_fabric.writes == [] and any(c.path == "/v1/capacities" for c in fake_fabric.calls)
+    fake_fabric.calls.clear()
+    stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, capacity_id="fabcapaltavizstaging"))
+    assert fake_fabric.calls == []
+    stack.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric, capacity_id=guid.upper()))
+    assert fake_fabric.writes == []
+
+
+def test_workspace_read_keeps_the_capacity_name_until_the_workspace_moves(fake_fabric):
+    """Refresh reports the name while the workspace is on its capacity, the live GUID once moved elsewhere."""
+    guid = seed_capacities(fake_fabric)
+    provider = WorkspaceProvider()
+    inputs = provider.check({}, workspace_inputs(fake_fabric, capacity_id="fabcapaltavizstaging")).inputs
+    made = provider.create(inputs)
+
+    assert provider.read(made.id, made.outs).outs["capacity_id"] == "fabcapaltavizstaging"
+    fake_fabric.workspaces[made.id]["capacityId"] = OTHER_CAPACITY
+    refreshed = provider.read(made.id, made.outs).outs
+    assert refreshed["capacity_id"] == OTHER_CAPACITY
+
+    assert provider.diff(made.id, refreshed, inputs).changes
+    provider.update(made.id, refreshed, inputs)
+    assert fake_fabric.workspaces[made.id]["capacityId"] == guid
 
 
 def test_invalid_role_is_reported_by_check(fake_fabric):
@@ -376,6 +451,32 @@ def test_environment_change_rewrites_every_notebook_definition(fake_fabric, repo
         stack.up(folder.name, NotebookProvider(), nb_inputs(fake_fabric, ws, folder, env="env-2"))
 
     assert [c.path.rsplit("/", 1)[-1] for c in fake_fabric.writes] == ["updateDefinition"] * len(folders)
+
+
+def test_pipeline_parameter_default_change_rewrites_only_the_pipeline_definition(fake_fabric, repo_items):
+    """Same defaults again: no call; a new `environment` default: one updateDefinition carrying it."""
+    ws = fake_fabric.add_workspace("ws")
+    folder = repo_items / "pipelines" / "pl_altaviz_hourly.DataPipeline"
+    notebook_ids = {a["typeProperties"]["notebookId"]: f"nb-{i}" for i, a in enumerate(read_pipeline(folder).activities)
+                    if a["type"] == "TridentNotebook"}
+
+    def inputs(environment: str) -> dict[str, Any]:
+        defaults = {"environment": environment, "key_vault_url": "https://kv.vault.azure.net/"}
+        return {"workspace_id": ws, "folder": str(folder), "notebook_ids": notebook_ids, "parameter_defaults": defaults,
+                "api_url": fake_fabric.base_url, "item_type": "DataPipeline",
+                **data_pipeline_inputs(ws, folder, notebook_ids, parameter_defaults=defaults)}
+
+    stack = Stack()
+    pipeline = stack.up("pl", DataPipelineProvider(), inputs("staging"))["pipeline_id"]
+    fake_fabric.calls.clear()
+    stack.up("pl", DataPipelineProvider(), inputs("staging"))
+    assert fake_fabric.calls == []
+
+    stack.up("pl", DataPipelineProvider(), inputs("prod"))
+
+    assert fake_fabric.write_paths() == [f"POST /v1/workspaces/{ws}/items/{pipeline}/updateDefinition"]
+    content = json.loads(sent_parts(fake_fabric, pipeline)["pipeline-content.json"])
+    assert content["properties"]["parameters"]["environment"]["defaultValue"] == "prod"
 
 
 # ----- environment

@@ -6,6 +6,7 @@ process-global), with the config of the real `Pulumi.<stack>.yaml` files; these 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -24,7 +25,9 @@ from mocked_program import (
     recorded_test_stacks,
 )
 
+from altaviz.deploy.definitions import decode_parts
 from altaviz.fabric.gitformat import find_items, read_notebook, read_pipeline
+from altaviz.fabric_command import PIPELINE_OUTPUT
 from altaviz.lakehouse.paths import LAKEHOUSES
 from altaviz.monitoring.records import LOG_TABLES
 
@@ -371,6 +374,21 @@ def test_schedule_runs_in_staging_and_prod_and_is_paused_on_dev(stacks, stack):
 
 
 @pytest.mark.parametrize("stack", ALL_STACKS)
+def test_scheduled_runs_default_to_the_stack_environment_and_its_key_vault(stacks, stack):
+    """The deployed pipeline's `environment` defaults to the stack name and `key_vault_url` to the vault's URI."""
+    rec = stacks[stack]
+    pipeline = rec.fabric("DataPipeline")[0]["inputs"]
+    content = json.loads(decode_parts(pipeline["parts"])["pipeline-content.json"])
+    defaults = {name: p["defaultValue"] for name, p in content["properties"]["parameters"].items()}
+    vault_uri = f"https://{rec.one(VAULT)['inputs']['vaultName']}.vault.azure.net/"
+    assert (defaults["environment"], defaults["key_vault_url"]) == (stack, vault_uri)
+    assert rec.outputs["key_vault_uri"] == vault_uri
+    assert pipeline["parameter_defaults"] == {"environment": stack, "key_vault_url": vault_uri}
+    repo = read_pipeline(REPO / "pipelines" / "pl_altaviz_hourly.DataPipeline").parameters
+    assert defaults["sql_endpoint_lakehouses"] == repo["sql_endpoint_lakehouses"]["defaultValue"]
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_workspace_roles_come_from_the_stack(stacks, stack):
     """The workspace role assignments are exactly the stack's `fabric.workspace_roles`."""
     config = load_stack_config(stack, config_values_for(stack))
@@ -387,7 +405,7 @@ OPERATOR_OUTPUTS = (
     "event_hub_name", "event_hub_consumer_group", "key_vault_uri", "key_vault_secret_names",
     "dce_logs_ingestion_endpoint", "dcr_immutable_id", "dcr_stream_names", "log_analytics_workspace_id",
     "fabric_workspace_id", "lakehouse_ids", "fabric_environment_id", "notebook_ids", "pipeline_ids",
-    "pipeline_schedule_ids")
+    "fabric_pipeline_id", "pipeline_schedule_ids")
 
 
 @pytest.mark.parametrize("stack", ALL_STACKS)
@@ -401,4 +419,5 @@ def test_outputs_give_operators_and_notebooks_what_they_need(stacks, stack):
     assert out["event_hub_consumer_group"] == "fabric-streaming"
     assert out["key_vault_secret_names"]["eventhubs_listen_connection_string"] == "eventhubs-listen-connection-string"
     assert out["fabric_capacity_id"] if "fabric_capacity_id" in out else out["fabric_capacity_resource_id"]
+    assert out[PIPELINE_OUTPUT] == out["pipeline_ids"]["pl_altaviz_hourly"]  # what `fabric run-pipeline` reads
     assert not stacks[stack].secret_outputs

@@ -6,7 +6,8 @@ what lets a deployment tell "unchanged" from "changed" without asking Fabric.
 - Notebooks: `notebook-content.py` with the notebook METADATA's `dependencies.environment` (and optionally
   `dependencies.lakehouse`) pointing at the deployed items, plus `.platform`; format `fabricGitSource`.
 - Data pipelines: `pipeline-content.json` with every TridentNotebook activity's `notebookId` (a repo logicalId)
-  replaced by the deployed notebook id and its `workspaceId` by the target workspace, plus `.platform`.
+  replaced by the deployed notebook id and its `workspaceId` by the target workspace, and chosen pipeline
+  parameters' `defaultValue` set for the environment (scheduled runs pass no parameters), plus `.platform`.
 """
 
 from __future__ import annotations
@@ -156,22 +157,31 @@ def replace_notebook_metadata(text: str, metadata: Mapping[str, Any], path: Path
 
 
 def pipeline_definition(folder: Path, *, workspace_id: str, notebook_ids: Mapping[str, str],
-                        display_name: str | None = None, description: str | None = None) -> ItemDefinition:
+                        parameter_defaults: Mapping[str, str] | None = None, display_name: str | None = None,
+                        description: str | None = None) -> ItemDefinition:
     """The definition of a `<name>.DataPipeline` folder with notebook references bound to the deployed notebooks.
 
     Args:
         folder: the pipeline folder.
         workspace_id: the workspace the notebooks are deployed to.
         notebook_ids: repo logicalId -> deployed notebook id.
+        parameter_defaults: pipeline parameter name -> the `defaultValue` to deploy it with (what a scheduled
+            run uses); parameters not named keep the repo's default.
         display_name: the deployed name; the `.platform` name if None.
         description: the deployed description; the `.platform` description if None.
 
     Raises:
         PipelineError: an activity references a notebook logicalId missing from `notebook_ids` (the message names
-            the activity and the id).
+            the activity and the id), or `parameter_defaults` names a parameter the pipeline does not declare.
     """
     item = read_pipeline(Path(folder))
     content = copy.deepcopy(item.content)
+    declared = content["properties"].get("parameters", {})
+    for name, value in (parameter_defaults or {}).items():
+        if name not in declared:
+            raise PipelineError(f"{item.content_path}: cannot set the default of parameter {name!r}: the pipeline "
+                                f"declares {', '.join(sorted(declared)) or 'no parameters'}")
+        declared[name]["defaultValue"] = value
     deployed = {logical.lower(): item_id for logical, item_id in notebook_ids.items()}
     for activity in _notebook_activities(content):
         props = activity.setdefault("typeProperties", {})

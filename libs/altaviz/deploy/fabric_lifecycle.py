@@ -51,10 +51,12 @@ def notebook_inputs(workspace_id: str, folder: str | Path, *, environment_id: st
 
 
 def data_pipeline_inputs(workspace_id: str, folder: str | Path, notebook_ids: Mapping[str, str], *,
-                         display_name: str | None = None, description: str | None = None) -> dict[str, Any]:
-    """The definition-derived inputs of a data pipeline resource, notebook references bound to `notebook_ids`."""
+                         parameter_defaults: Mapping[str, str] | None = None, display_name: str | None = None,
+                         description: str | None = None) -> dict[str, Any]:
+    """The definition-derived inputs of a data pipeline resource: notebooks bound, parameter defaults set."""
     return _definition_inputs(pipeline_definition(Path(folder), workspace_id=workspace_id, notebook_ids=notebook_ids,
-                                                  display_name=display_name, description=description))
+                                                  parameter_defaults=parameter_defaults, display_name=display_name,
+                                                  description=description))
 
 
 def _definition_inputs(definition: ItemDefinition) -> dict[str, Any]:

@@ -256,6 +256,9 @@ class DataPipelineArgs:
     """A data pipeline deployed from a repo `<name>.DataPipeline` folder.
 
     `notebook_ids` maps each repo notebook logicalId the pipeline references to the deployed notebook id.
+    `parameter_defaults` maps pipeline parameters to the `defaultValue` deployed with them: scheduled runs pass no
+    parameters, so these are what they run with (e.g. the environment name and its Key Vault URL). Each name must
+    be a parameter the pipeline declares.
     """
 
     workspace_id: Input[str]
@@ -264,6 +267,7 @@ class DataPipelineArgs:
     api_url: Input[str] = DEFAULT_API_URL
     display_name: Input[str] | None = None
     description: Input[str] | None = None
+    parameter_defaults: Mapping[str, Input[str]] = field(default_factory=dict)
 
 
 class FabricDataPipeline(Resource, module="altaviz-fabric", name="DataPipeline"):
@@ -275,12 +279,15 @@ class FabricDataPipeline(Resource, module="altaviz-fabric", name="DataPipeline")
     def __init__(self, resource_name: str, args: DataPipelineArgs, opts: ResourceOptions | None = None) -> None:
         folder = str(args.folder)
         notebook_ids = Output.all(**dict(args.notebook_ids)) if args.notebook_ids else {}
-        built = Output.all(args.workspace_id, notebook_ids, args.display_name,
+        defaults = Output.all(**dict(args.parameter_defaults)) if args.parameter_defaults else {}
+        built = Output.all(args.workspace_id, notebook_ids, defaults, args.display_name,
                            args.description).apply(
-            lambda a: data_pipeline_inputs(a[0], folder, a[1], display_name=a[2], description=a[3]))
+            lambda a: data_pipeline_inputs(a[0], folder, a[1], parameter_defaults=a[2], display_name=a[3],
+                                           description=a[4]))
         props = {
             "workspace_id": args.workspace_id, "folder": folder, "notebook_ids": dict(args.notebook_ids),
-            "api_url": args.api_url, "item_type": "DataPipeline", **_split(built, _DEFINITION_KEYS),
+            "parameter_defaults": dict(args.parameter_defaults), "api_url": args.api_url, "item_type": "DataPipeline",
+            **_split(built, _DEFINITION_KEYS),
             **_outputs("pipeline_id", "adopted"),
         }
         super().__init__(DataPipelineProvider(), resource_name, props, opts)

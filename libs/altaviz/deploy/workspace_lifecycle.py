@@ -3,6 +3,10 @@
 Only the role assignments listed in the resource are managed: others (the deployer's own Admin role, people added
 in the portal) are never touched. A workspace adopted by name is left in place on delete, since it may hold work
 that is not this stack's.
+
+`capacity_id` may be the capacity's GUID or its name (a capacity created through ARM is known by name only): a
+name is resolved through `GET /v1/capacities` on create and whenever it changes, and the GUID it resolved to is
+kept as the `resolved_capacity_id` output, so an unchanged capacity never costs a lookup or a write.
 """
 
 from __future__ import annotations
@@ -59,19 +63,20 @@ class WorkspaceHandler(Handler):
     def create(cls, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         with fabric_client(props) as client:
             spaces = Workspaces(client)
+            # Resolved first: an unknown capacity name fails before anything is created.
+            capacity = spaces.capacity_id(props["capacity_id"]) if props.get("capacity_id") else None
             ws = spaces.create(props["display_name"], description=props.get("description") or "",
-                               capacity_id=props.get("capacity_id"))
+                               capacity_id=capacity)
             if ws.adopted and ws.description != (props.get("description") or ""):
                 spaces.update(ws.id, description=props.get("description") or "")
-            capacity = props.get("capacity_id")
-            if capacity and (ws.capacity_id or "").lower() != capacity.lower():
+            if capacity and not _same_id(ws.capacity_id, capacity):
                 spaces.assign_to_capacity(ws.id, capacity)
             _sync_roles(spaces, ws.id, _roles(props.get("role_assignments")), [])
             app_id, sp_id = ws.identity_application_id, ws.identity_service_principal_id
             if props.get("provision_identity", True) and not sp_id:
                 app_id, sp_id = spaces.provision_identity(ws.id)
         return ws.id, outputs(props, workspace_id=ws.id, identity_application_id=app_id,
-                            identity_service_principal_id=sp_id, adopted=ws.adopted)
+                            identity_service_principal_id=sp_id, adopted=ws.adopted, resolved_capacity_id=capacity)
 
     @classmethod
     def read(cls, resource_id: str, props: dict[str, Any]) -> dict[str, Any] | None:
@@ -90,7 +95,10 @@ class WorkspaceHandler(Handler):
                      identity_application_id=ws.identity_application_id,
                      identity_service_principal_id=ws.identity_service_principal_id)
         if props.get("capacity_id"):
-            outs["capacity_id"] = ws.capacity_id
+            # The input as given (maybe a name) while the workspace is on the capacity it resolved to; else the
+            # live GUID, so the next update moves the workspace back.
+            wanted = props.get("resolved_capacity_id") or props["capacity_id"]
+            outs["capacity_id"] = props["capacity_id"] if _same_id(ws.capacity_id, wanted) else ws.capacity_id
         return outs
 
     @classmethod
@@ -101,15 +109,20 @@ class WorkspaceHandler(Handler):
             if changed(olds, news, "display_name") or changed(olds, news, "description"):
                 spaces.update(resource_id, display_name=news["display_name"],
                               description=news.get("description") or "")
+            capacity = olds.get("resolved_capacity_id") if news.get("capacity_id") else None
             if changed(olds, news, "capacity_id") and news.get("capacity_id"):
-                spaces.assign_to_capacity(resource_id, news["capacity_id"])
+                capacity = spaces.capacity_id(news["capacity_id"])
+                live = spaces.get(resource_id)
+                if not _same_id(live.capacity_id if live else None, capacity):
+                    spaces.assign_to_capacity(resource_id, capacity)
             wanted, before = _roles(news.get("role_assignments")), _roles(olds.get("role_assignments"))
             if wanted != before:
                 _sync_roles(spaces, resource_id, wanted, [r["principal_id"] for r in before])
             if news.get("provision_identity", True) and not sp_id:
                 app_id, sp_id = spaces.provision_identity(resource_id)
         return outputs(news, workspace_id=resource_id, identity_application_id=app_id,
-                     identity_service_principal_id=sp_id, adopted=olds.get("adopted", False))
+                     identity_service_principal_id=sp_id, adopted=olds.get("adopted", False),
+                     resolved_capacity_id=capacity)
 
     @classmethod
     def delete(cls, resource_id: str, props: dict[str, Any]) -> None:
@@ -120,6 +133,11 @@ class WorkspaceHandler(Handler):
             return
         with fabric_client(props) as client:
             Workspaces(client).delete(resource_id)
+
+
+def _same_id(one: str | None, other: str | None) -> bool:
+    """True when both ids are given and equal up to case (Fabric GUIDs come back in either case)."""
+    return one is not None and other is not None and one.lower() == other.lower()
 
 
 def _sync_roles(spaces: Workspaces, workspace_id: str, wanted: list[dict[str, str]], previous: list[str]) -> None:

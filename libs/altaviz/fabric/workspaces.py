@@ -1,20 +1,26 @@
 """Fabric workspaces: create or find by name, capacity assignment, role assignments, workspace identity, delete.
 
+Capacities are looked up here too, since a workspace is the only thing altaviz puts on one: a capacity created
+through ARM is known by its name only, and Fabric wants its GUID.
+
 Paths and bodies follow the platform spec of github.com/microsoft/fabric-rest-api-specs.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from altaviz.errors import FabricApiError
 from altaviz.fabric.client import FabricClient, FabricHttpError
 
 # Fabric documents no error code for a taken workspace name; these are the ones seen for names in use.
 WORKSPACE_NAME_IN_USE = frozenset({"WorkspaceNameAlreadyExists", "ItemDisplayNameAlreadyInUse"})
 ROLES = ("Admin", "Member", "Contributor", "Viewer")
 PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ServicePrincipalProfile")
+_GUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,28 @@ class WorkspaceRef:
         identity = body.get("workspaceIdentity") or {}
         return cls(body["id"], body.get("displayName", ""), body.get("description") or "", body.get("capacityId"),
                    identity.get("applicationId"), identity.get("servicePrincipalId"), adopted)
+
+
+@dataclass(frozen=True)
+class CapacityRef:
+    """A Fabric capacity the caller can see: its GUID, (ARM) name, SKU, region and state."""
+
+    id: str
+    display_name: str
+    sku: str = ""
+    region: str = ""
+    state: str = ""
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> CapacityRef:
+        """A CapacityRef from a `Capacity` object of the API."""
+        return cls(body["id"], body.get("displayName", ""), body.get("sku", ""), body.get("region", ""),
+                   body.get("state", ""))
+
+
+def is_guid(value: str) -> bool:
+    """True for a GUID in its usual 8-4-4-4-12 hex form (what Fabric ids look like)."""
+    return _GUID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -103,6 +131,37 @@ class Workspaces:
         body = {k: v for k, v in (("displayName", display_name), ("description", description)) if v is not None}
         self.client.patch(f"workspaces/{workspace_id}", body)
 
+    def capacities(self) -> list[CapacityRef]:
+        """Every capacity the caller can see (all pages): those it administers or may assign workspaces to."""
+        return [CapacityRef.from_api(body) for body in self.client.list_paged("capacities")]
+
+    def find_capacity(self, display_name: str) -> CapacityRef | None:
+        """The capacity called `display_name` (case-insensitively) among those the caller can see, or None.
+
+        Raises:
+            FabricApiError: more than one visible capacity has that name.
+        """
+        return _named(self.capacities(), display_name)
+
+    def capacity_id(self, capacity: str) -> str:
+        """The GUID of `capacity`, given as a GUID (returned as is) or as the capacity's name (looked up).
+
+        Raises:
+            FabricApiError: no capacity the caller can see has that name (the message lists those it can see), or
+                several do.
+        """
+        if is_guid(capacity):
+            return capacity
+        visible = self.capacities()
+        found = _named(visible, capacity)
+        if found is None:
+            names = ", ".join(sorted(c.display_name for c in visible)) or "none"
+            raise FabricApiError(
+                f"Fabric capacity {capacity!r} was not found among the capacities this identity can see ({names}). "
+                "Fabric lists only the capacities the caller administers or is a contributor of: make the deploying "
+                "identity a capacity admin or contributor, or pass the capacity GUID")
+        return found.id
+
     def assign_to_capacity(self, workspace_id: str, capacity_id: str) -> None:
         """Move the workspace onto a capacity (a long-running operation, followed to its end)."""
         response = self.client.request("POST", f"workspaces/{workspace_id}/assignToCapacity",
@@ -143,3 +202,13 @@ class Workspaces:
     def delete(self, workspace_id: str) -> bool:
         """Delete the workspace and everything in it; False if it was already gone."""
         return self.client.delete(f"workspaces/{workspace_id}", missing_ok=True)
+
+
+def _named(capacities: list[CapacityRef], display_name: str) -> CapacityRef | None:
+    """The one capacity called `display_name` (case-insensitively), or None; several of that name is an error."""
+    wanted = display_name.casefold()
+    found = [c for c in capacities if c.display_name.casefold() == wanted]
+    if len(found) > 1:
+        raise FabricApiError(f"Fabric capacity name {display_name!r} is ambiguous: capacities "
+                             f"{', '.join(c.id for c in found)} share it; pass the capacity GUID instead")
+    return found[0] if found else None
