@@ -647,3 +647,20 @@ def test_default_credential_token_is_reused_until_five_minutes_before_expiry(mon
     now[0] += 2
     assert tokens() == "token-2"
     assert asked == ["https://api.fabric.microsoft.com/.default"] * 2
+
+
+def test_destroy_removes_created_items_and_leaves_adopted_ones(fake_fabric, repo_items):
+    """`pulumi destroy` deletes the notebook the stack made, and keeps one that existed before it (adopted)."""
+    ws = fake_fabric.add_workspace("ws")
+    existing = fake_fabric.add_item(ws, "Notebook", "nb_bronze_ingest")
+    adopted = NotebookProvider().create(nb_inputs(fake_fabric, ws, repo_items / "fabric_notebooks" /
+                                                  "nb_bronze_ingest.Notebook"))
+    created = NotebookProvider().create(nb_inputs(fake_fabric, ws, repo_items / "fabric_notebooks" /
+                                                  "nb_gold_aggregate.Notebook"))
+    assert (adopted.id, adopted.outs["adopted"], created.outs["adopted"]) == (existing, True, False)
+
+    NotebookProvider().delete(adopted.id, adopted.outs)
+    NotebookProvider().delete(created.id, created.outs)
+
+    deletes = [c.path for c in fake_fabric.calls if c.method == "DELETE"]
+    assert deletes == [f"/v1/workspaces/{ws}/items/{created.id}"]

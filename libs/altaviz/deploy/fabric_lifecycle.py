@@ -182,6 +182,11 @@ class ItemHandler(Handler):
 
     @classmethod
     def delete(cls, resource_id: str, props: dict[str, Any]) -> None:
+        if props.get("adopted"):
+            # It existed before this stack: `pulumi destroy` removes what the stack created and nothing else.
+            log.warning("Leaving %s %r (%s): it was adopted, not created, by this stack",
+                        cls.items_class.item_type, props.get("display_name"), resource_id)
+            return
         with fabric_client(props) as client:
             if not cls.items(client, props).delete(resource_id):
                 log.info("%s %s was already gone", cls.items_class.item_type, resource_id)
@@ -324,6 +329,9 @@ class ScheduleHandler(Handler):
 
     @classmethod
     def delete(cls, resource_id: str, props: dict[str, Any]) -> None:
+        if props.get("adopted"):
+            log.warning("Leaving schedule %s: it was adopted, not created, by this stack", resource_id)
+            return
         with fabric_client(props) as client:
             cls.schedules(client, props).delete(resource_id)
 
