@@ -100,18 +100,22 @@ class Handler:
 
     @classmethod
     def create(cls, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Create (or adopt) the resource; its id and outputs. Each resource type implements it."""
         raise NotImplementedError
 
     @classmethod
     def read(cls, resource_id: str, props: dict[str, Any]) -> dict[str, Any] | None:
+        """The live state as outputs, or None when it is gone. Each resource type implements it."""
         raise NotImplementedError
 
     @classmethod
     def update(cls, resource_id: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        """Apply the changed inputs in place; the new outputs. Each resource type implements it."""
         raise NotImplementedError
 
     @classmethod
     def delete(cls, resource_id: str, props: dict[str, Any]) -> None:
+        """Remove what the stack created. Each resource type implements it."""
         raise NotImplementedError
 
 
