@@ -10,10 +10,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 from urllib.parse import urlsplit
 
 import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from altaviz.errors import FabricApiError
 
@@ -111,10 +119,8 @@ class FabricClient:
         method = method.upper()
         url, shown = self._url(path)
         started = self.clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            response: requests.Response | None = None
+
+        def send() -> requests.Response:
             try:
                 headers = self._headers()
                 if data is not None:
@@ -123,28 +129,36 @@ class FabricClient:
                                                  params=params, headers=headers, timeout=self.timeout_seconds)
             except requests.RequestException as exc:
                 # A read timeout may mean the service acted on the call: only GET is safe to send again.
-                retryable = isinstance(exc, requests.ConnectionError) or (
-                    isinstance(exc, requests.Timeout) and method == "GET")
-                problem = f"{type(exc).__name__}: {_one_line(str(exc))}"
-                if not retryable:
-                    raise FabricApiError(f"Fabric {method} {shown} failed: {problem}") from exc
-            else:
-                if response.ok:
-                    return response
-                if not _is_retryable(response.status_code):
-                    raise _http_error(method, shown, response)
-                problem = f"HTTP {response.status_code}"
-            delay = _retry_after(response) if response is not None else None
-            delay = delay if delay is not None else min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
-            elapsed = self.clock() - started
-            if attempt >= self.max_attempts or elapsed + delay > self.max_wait_seconds:
-                tried = f"after {attempt} attempt{'s' if attempt > 1 else ''} in {elapsed:.0f}s"
-                if response is None:
-                    raise FabricApiError(f"Fabric {method} {shown} failed {tried}: {problem}")
-                raise _http_error(method, shown, response, suffix=f"; gave up {tried}")
-            log.warning("Fabric %s %s: %s; retrying in %.0fs (attempt %d of %d)", method, shown, problem, delay,
-                        attempt + 1, self.max_attempts)
-            self.sleep(delay)
+                if not (isinstance(exc, requests.ConnectionError) or (
+                        isinstance(exc, requests.Timeout) and method == "GET")):
+                    raise FabricApiError(f"Fabric {method} {shown} failed: {_problem(exc)}") from exc
+                raise
+            if not response.ok and not _is_retryable(response.status_code):
+                raise _http_error(method, shown, response)
+            return response
+
+        def out_of_time(state: RetryCallState) -> bool:
+            # Checked before waiting: give up now rather than sleep past the budget.
+            return self.clock() - started + _wait_retry_after_or_backoff(state) > self.max_wait_seconds
+
+        def log_retry(state: RetryCallState) -> None:
+            log.warning("Fabric %s %s: %s; retrying in %.0fs (attempt %d of %d)", method, shown,
+                        _last_problem(state), state.next_action.sleep if state.next_action else 0,
+                        state.attempt_number + 1, self.max_attempts)
+
+        def give_up(state: RetryCallState) -> NoReturn:
+            attempts = state.attempt_number
+            tried = f"after {attempts} attempt{'s' if attempts > 1 else ''} in {self.clock() - started:.0f}s"
+            response = _last_response(state)
+            if response is None:
+                raise FabricApiError(f"Fabric {method} {shown} failed {tried}: {_last_problem(state)}")
+            raise _http_error(method, shown, response, suffix=f"; gave up {tried}")
+
+        retrying = Retrying(sleep=self.sleep, stop=stop_after_attempt(self.max_attempts) | out_of_time,
+                            wait=_wait_retry_after_or_backoff, before_sleep=log_retry, retry_error_callback=give_up,
+                            retry=retry_if_exception_type(requests.RequestException)
+                            | retry_if_result(lambda response: not response.ok))
+        return retrying(send)
 
     def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         """GET `path` and return its parsed JSON body, or None if the body is empty."""
@@ -278,6 +292,31 @@ class FabricClient:
 
 def _is_retryable(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+def _last_response(state: RetryCallState) -> requests.Response | None:
+    """The response the last attempt returned, or None if it raised."""
+    outcome = state.outcome
+    return None if outcome is None or outcome.failed else outcome.result()
+
+
+def _last_problem(state: RetryCallState) -> str:
+    """What went wrong with the last attempt, for logs and the final error: `HTTP 503` or the connection error."""
+    response = _last_response(state)
+    return f"HTTP {response.status_code}" if response is not None else _problem(state.outcome.exception())
+
+
+def _problem(exc: BaseException | None) -> str:
+    return f"{type(exc).__name__}: {_one_line(str(exc))}"
+
+
+_BACKOFF = wait_exponential(multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS)
+
+
+def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
+    """The last response's `Retry-After` seconds, else exponential backoff: 1 s, 2 s, 4 s, ... up to 60 s."""
+    delay = _retry_after(_last_response(state))
+    return delay if delay is not None else _BACKOFF(state)
 
 
 def _retry_after(response: requests.Response | None) -> float | None:

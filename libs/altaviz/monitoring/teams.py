@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, retry_if_result, wait_exponential
 
 from altaviz.monitoring.errors import MonitorSinkError
 
@@ -77,32 +78,40 @@ class TeamsSink:
         """
         payload = teams_message(card)
         started = self.clock()
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def send() -> requests.Response:
             left = self.max_total_seconds - (self.clock() - started)
-            response: requests.Response | None = None
-            try:
-                response = self._session.post(self._url, json=payload,
-                                              timeout=max(min(self.timeout_seconds, left), 0.001))
-            except requests.RequestException as exc:
-                problem = type(exc).__name__  # str(exc) would name the URL
-            else:
-                if 200 <= response.status_code < 300:
-                    return
-                problem = f"HTTP {response.status_code}{self._snippet(response)}"
-                if not _is_retryable(response.status_code):
-                    raise MonitorSinkError(f"Teams webhook refused the card: {problem}") from None
-            delay = _retry_after(response)
-            if delay is None:
-                delay = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
-            elapsed = self.clock() - started
-            if elapsed + delay >= self.max_total_seconds:
-                # `from None`: a chained requests error would carry the URL into tracebacks.
-                raise MonitorSinkError(f"Teams webhook did not take the card after {attempt} attempt"
-                                       f"{'s' if attempt > 1 else ''} in {elapsed:.0f}s (limit "
-                                       f"{self.max_total_seconds:.0f}s): {problem}") from None
-            self.sleep(delay)
+            response = self._session.post(self._url, json=payload, timeout=max(min(self.timeout_seconds, left), 0.001))
+            if not _is_success(response) and not _is_retryable(response.status_code):
+                raise MonitorSinkError(f"Teams webhook refused the card: {self._refusal(response)}") from None
+            return response
+
+        def out_of_time(state: RetryCallState) -> bool:
+            # Checked before waiting: give up now rather than sleep past the budget.
+            return self.clock() - started + _wait_retry_after_or_backoff(state) >= self.max_total_seconds
+
+        def give_up(state: RetryCallState) -> NoReturn:
+            attempts, elapsed = state.attempt_number, self.clock() - started
+            # `from None`: a chained requests error would carry the URL into tracebacks.
+            raise MonitorSinkError(f"Teams webhook did not take the card after {attempts} attempt"
+                                   f"{'s' if attempts > 1 else ''} in {elapsed:.0f}s (limit "
+                                   f"{self.max_total_seconds:.0f}s): {self._problem(state)}") from None
+
+        retrying = Retrying(sleep=self.sleep, stop=out_of_time, wait=_wait_retry_after_or_backoff,
+                            retry_error_callback=give_up,
+                            retry=retry_if_exception_type(requests.RequestException)
+                            | retry_if_result(lambda response: not _is_success(response)))
+        retrying(send)
+
+    def _problem(self, state: RetryCallState) -> str:
+        """What went wrong with the last attempt: the status and the start of the body, or the error's type."""
+        response = _last_response(state)
+        if response is None:
+            return type(state.outcome.exception()).__name__  # the type only: str() of a requests error names the URL
+        return self._refusal(response)
+
+    def _refusal(self, response: requests.Response) -> str:
+        return f"HTTP {response.status_code}{self._snippet(response)}"
 
     def _snippet(self, response: requests.Response) -> str:
         """The start of an error body, on one line, with the webhook URL and its signature blanked out."""
@@ -228,6 +237,25 @@ def _when(value: Any) -> str:
 
 def _is_retryable(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+def _is_success(response: requests.Response) -> bool:
+    return 200 <= response.status_code < 300
+
+
+def _last_response(state: RetryCallState) -> requests.Response | None:
+    """The response the last attempt returned, or None if it raised."""
+    outcome = state.outcome
+    return None if outcome is None or outcome.failed else outcome.result()
+
+
+_BACKOFF = wait_exponential(multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS)
+
+
+def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
+    """The last response's `Retry-After` seconds, else exponential backoff: 1 s, 2 s, 4 s, ... up to 30 s."""
+    delay = _retry_after(_last_response(state))
+    return delay if delay is not None else _BACKOFF(state)
 
 
 def _retry_after(response: requests.Response | None) -> float | None:
