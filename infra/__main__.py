@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+# The program's own modules (components/, stack_config, naming) import by name wherever it is run from: the Pulumi
+# CLI, `runpy` in tests, or a checkout elsewhere.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pulumi
 from components.capacity import Capacity, CapacityArgs

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
-from mocked_program import SUBSCRIPTION_ID, config_values_for, infra_module
+from mocked_program import REPO, SUBSCRIPTION_ID, config_values_for, infra_module
 
 from altaviz.errors import ConfigError
 
@@ -112,3 +114,11 @@ def test_planned_names_fit_azure_rules(stack):
     assert len(names.event_hubs_namespace) <= 50
     assert stable_suffix(SUBSCRIPTION_ID, stack) == stable_suffix(SUBSCRIPTION_ID.upper(), stack)
     assert stable_suffix(SUBSCRIPTION_ID, stack) != stable_suffix(SUBSCRIPTION_ID, stack + "x")
+
+
+def test_the_program_imports_its_own_modules_from_any_working_directory(tmp_path):
+    """`infra/__main__.py` run from elsewhere (as the Pulumi CLI or a test would) finds components/ and friends."""
+    program = REPO / "infra" / "__main__.py"
+    done = subprocess.run([sys.executable, "-c", f"import runpy; runpy.run_path({str(program)!r}, run_name='probe')"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
