@@ -134,6 +134,18 @@ def test_report_failure_sends_exactly_one_failure_card_for_the_run(journal):
     assert len(teams.cards) == 1 and "alerts table locked" in str(teams.cards[0])
 
 
+def test_a_notebook_that_failed_before_reaching_altaviz_is_named_by_the_stage_it_left_unrecorded(journal):
+    """Bronze and Silver recorded success, Gold recorded nothing: the failure card names Gold, not 'unknown'."""
+    teams = FakeTeams()
+    for stage in ("bronze", "silver"):
+        with _monitor(journal).stage(stage) as outcome:
+            outcome.result = StageResult(stage, 1, 1, 0.1, {})
+    summary = _monitor(journal, teams=teams).report_failure()
+    assert summary["stage"] == "gold" and summary["error_type"] == "NoStageRecord"
+    assert "after bronze, silver succeeded" in summary["error_message"]
+    assert len(teams.cards) == 1 and "gold" in str(teams.cards[0])
+
+
 def test_a_failing_sink_is_journalled_said_once_and_skipped_for_the_rest_of_the_run(journal):
     """Azure Monitor down: stages still succeed; one sink_error record, one message, no second attempt."""
     azure, said = FakeAzure(fail=True), []

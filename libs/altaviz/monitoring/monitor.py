@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 STACK_LINES = 25
 STACK_CHARS = 4000
 QUALITY_GATE_ERROR = "QualityGateError"
+UNRECORDED_ERROR = "NoStageRecord"
+# The stages a medallion run records, in pipeline order (the names the entrypoints pass to the monitor).
+PIPELINE_STAGES = ("bronze", "silver", "gold", "sql_endpoint_refresh")
 
 
 def _utc_now() -> datetime:
@@ -91,6 +94,19 @@ def log_records(record: dict[str, Any]) -> dict[LogTable, list[dict[str, Any]]]:
               for a in record["alerts"]]
     return {table: rows for table, rows in ((PIPELINE_RUNS, runs), (QUALITY_CHECKS, quality), (FLEET_ALERTS, alerts))
             if rows}
+
+
+def _unrecorded_failure(last: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """No stage recorded an error: name the first stage of the run without a result, which is where it stopped."""
+    missing = next((s for s in PIPELINE_STAGES if s not in last), None)
+    if missing is None:
+        return {"stage": "unknown", "error_type": UNRECORDED_ERROR,
+                "error_message": "every stage recorded success; the failure is outside them (see the pipeline run)"}
+    done = [s for s in PIPELINE_STAGES if s in last]
+    after = f" (after {', '.join(done)} succeeded)" if done else ""
+    return {"stage": missing, "error_type": UNRECORDED_ERROR,
+            "error_message": f"{missing} recorded no result{after}: its notebook failed before reaching altaviz, "
+                             "timed out or was cancelled; the activity's error is in the pipeline run"}
 
 
 class PipelineMonitor:
@@ -180,11 +196,11 @@ class PipelineMonitor:
             if r.get("kind") == "stage":
                 last[r["stage"]] = r
         failed = [r for r in last.values() if r["status"] == "Failed"]
-        first = failed[0] if failed else None
-        summary = {"stage": first["stage"] if first else "unknown",
-                   "error_type": first["error"]["type"] if first else "Unknown",
-                   "error_message": first["error"]["message"] if first else
-                   "no stage recorded a failure (a stage may have timed out or been cancelled)"}
+        if failed:
+            summary = {"stage": failed[0]["stage"], "error_type": failed[0]["error"]["type"],
+                       "error_message": failed[0]["error"]["message"]}
+        else:
+            summary = _unrecorded_failure(last)
         already = any(r.get("kind") == "card" and r.get("card") == "failure" for r in records)
         if self.teams is not None and not already and summary["error_type"] != QUALITY_GATE_ERROR:
             from altaviz.monitoring.teams import failure_card
