@@ -253,6 +253,18 @@ def test_accepted_without_operation_id_is_reported(client, httpserver):
         client.wait_for_operation(client.request("POST", f"workspaces/{WS}/items"))
 
 
+def test_accepted_with_only_an_operations_location_is_followed(client, httpserver):
+    """A 202 with a Location `.../operations/{id}` but no x-ms-operation-id is still followed, and a call known to
+    return a result reads `/result` even when the Succeeded poll names no Location."""
+    httpserver.expect_ordered_request(ITEMS, method="POST").respond_with_data(
+        "", status=202, headers={"Retry-After": "1", "Location": httpserver.url_for(f"/v1/operations/{OP}")})
+    httpserver.expect_ordered_request(f"/v1/operations/{OP}").respond_with_json(SUCCEEDED)
+    httpserver.expect_ordered_request(f"/v1/operations/{OP}/result").respond_with_json(RESULT)
+
+    response = client.request("POST", f"workspaces/{WS}/items")
+    assert client.wait_for_operation(response, has_result=True) == RESULT
+
+
 def test_paging_follows_continuation_tokens_across_three_pages(client, httpserver):
     """list_paged keeps the original query, adds each continuationToken, and stops when none is returned."""
     page = {"type": "Lakehouse"}

@@ -182,7 +182,8 @@ class FabricClient:
             raise
         return True
 
-    def wait_for_operation(self, response: requests.Response, *, max_wait_seconds: float | None = None) -> Any:
+    def wait_for_operation(self, response: requests.Response, *, max_wait_seconds: float | None = None,
+                           has_result: bool = False) -> Any:
         """Follow a long-running operation to its end and return its result.
 
         A 200/201 response is already the result. For a 202, polls `GET {base_url}/operations/{x-ms-operation-id}`
@@ -192,6 +193,8 @@ class FabricClient:
         Args:
             response: what the call that may have started the operation returned.
             max_wait_seconds: how long to wait for the operation; the client's `max_wait_seconds` if None.
+            has_result: the call is documented to return a result (create, getDefinition): read `/result` even
+                when the Succeeded poll carries no `Location` header.
 
         Returns:
             The parsed JSON result, or None when the operation has no result.
@@ -202,7 +205,7 @@ class FabricClient:
         """
         if response.status_code != 202:
             return _json_body(response, response.request.method or "", response.url)
-        operation_id = response.headers.get("x-ms-operation-id")
+        operation_id = response.headers.get("x-ms-operation-id") or _operation_id_from(response.headers.get("Location"))
         if not operation_id:
             raise FabricApiError(f"Fabric {response.request.method} {response.url} answered 202 without an "
                                  f"x-ms-operation-id header (Location: {response.headers.get('Location')}); "
@@ -221,7 +224,7 @@ class FabricClient:
             state = _json_body(poll, "GET", f"operations/{operation_id}") or {}
             status = state.get("status", "Undefined")
             if status == "Succeeded":
-                return self._operation_result(operation_id, poll)
+                return self._operation_result(operation_id, poll, has_result)
             if status not in OPERATION_RUNNING:  # Failed, Undefined, or a status added after this was written
                 raise _operation_error(operation_id, status, state.get("error") or {})
             delay = _retry_after(poll)
@@ -261,11 +264,11 @@ class FabricClient:
             # The token keeps paging on our base URL and query; the URI is only the fallback.
             url, query = (path, {**(params or {}), "continuationToken": token}) if token else (uri, {})
 
-    def _operation_result(self, operation_id: str, poll: requests.Response) -> Any:
+    def _operation_result(self, operation_id: str, poll: requests.Response, has_result: bool) -> Any:
         """The result of a succeeded operation, or None if it has none."""
         # Fabric signals a result with a Location header on the Succeeded poll; without it /result
-        # answers OperationHasNoResult.
-        if not poll.headers.get("Location"):
+        # answers OperationHasNoResult, so it is only asked for when the call is known to return one.
+        if not poll.headers.get("Location") and not has_result:
             return None
         try:
             return _json_body(self.request("GET", f"operations/{operation_id}/result"), "GET",
@@ -317,6 +320,12 @@ def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
     """The last response's `Retry-After` seconds, else exponential backoff: 1 s, 2 s, 4 s, ... up to 60 s."""
     delay = _retry_after(_last_response(state))
     return delay if delay is not None else _BACKOFF(state)
+
+
+def _operation_id_from(location: str | None) -> str | None:
+    """The operation id in a `Location` of the form `.../operations/{id}`, else None."""
+    parts = urlsplit(location or "").path.rstrip("/").split("/")
+    return parts[-1] if len(parts) >= 2 and parts[-2] == "operations" and parts[-1] else None
 
 
 def _retry_after(response: requests.Response | None) -> float | None:

@@ -123,7 +123,7 @@ class WorkspaceItems:
             if existing is None:
                 raise
             return replace(existing, adopted=True)
-        result = self.client.wait_for_operation(response)
+        result = self.client.wait_for_operation(response, has_result=True)
         if isinstance(result, dict) and result.get("id"):
             return ItemRef.from_api(result)
         created = self.find(display_name)  # an operation without a result: look the new item up
@@ -136,7 +136,7 @@ class WorkspaceItems:
         """The item's definition (`{"format"?, "parts": [...]}`), following the operation if the API answers 202."""
         params = {"format": format} if format else None
         response = self.client.request("POST", f"{self.item_path(item_id)}/getDefinition", params=params)
-        result = self.client.wait_for_operation(response) or {}
+        result = self.client.wait_for_operation(response, has_result=True) or {}
         return result.get("definition") or {"parts": []}
 
     def update_definition(self, item_id: str, definition: dict[str, Any], *, update_metadata: bool = False) -> None:

@@ -104,7 +104,7 @@ def refresh_sql_endpoint(client: FabricClient, workspace_id: str, lakehouse_id: 
                               json=body)
     service_seconds = (timeout_minutes or SERVICE_DEFAULT_TIMEOUT_MINUTES) * 60
     result = client.wait_for_operation(
-        response, max_wait_seconds=max(client.max_wait_seconds, service_seconds + WAIT_MARGIN_SECONDS))
+        response, max_wait_seconds=max(client.max_wait_seconds, service_seconds + WAIT_MARGIN_SECONDS), has_result=True)
     if result is None:
         log.warning("SQL analytics endpoint %s refresh returned no table statuses", endpoint_id)
         return []

@@ -193,7 +193,7 @@ class Workspaces:
         The API answers 200 with the identity or 202 with an operation whose result is the identity.
         """
         response = self.client.request("POST", f"workspaces/{workspace_id}/provisionIdentity")
-        result = self.client.wait_for_operation(response) or {}
+        result = self.client.wait_for_operation(response, has_result=True) or {}
         if not result.get("servicePrincipalId"):
             ws = self.get(workspace_id)  # an operation without a result: the workspace shows the identity
             return (ws.identity_application_id or "", ws.identity_service_principal_id or "") if ws else ("", "")
