@@ -6,18 +6,25 @@ schedules, job instances and long-running operations. Long-running calls answer 
 `x-ms-operation-id` and `Retry-After: 0`; an operation goes NotStarted -> Running -> Succeeded over `lro_polls`
 polls. Lists page by `page_size` with `continuationToken`/`continuationUri`. `throttle()` injects 429s. Every
 request lands in `calls`, so tests can assert which writes (POST/PUT/PATCH/DELETE) a deployment made.
+
+Every request is checked against the operation the Fabric OpenAPI specs define for it (`fabric_spec`): a query
+parameter the operation does not declare, or a JSON body its schema rejects (60.0 where an integer is due), is
+answered 400 `InvalidInput` naming each offending field, as Fabric would. Every JSON answer is checked against
+the operation's response schema too. Both kinds of mismatch are kept in `spec_violations`, which the `fake_fabric`
+fixture requires to be empty when a test ends.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabric_spec import FabricSpec, fabric_spec
+from fake_fabric_jobs import FabricError, JobEndpoints, Operation, json_answer, new_id, public
 from pytest_httpserver import HTTPServer
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -55,14 +62,6 @@ ROUTES = [
 ]
 
 
-class FabricError(Exception):
-    """An error answer: status, Fabric error code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
 @dataclass
 class Call:
     """One request the fake received, and the status it answered."""
@@ -72,6 +71,7 @@ class Call:
     query: dict[str, str]
     body: Any
     status: int = 0
+    operation: str = ""  # the spec operation it matched, e.g. "POST /workspaces/{workspaceId}/items"
 
     @property
     def is_write(self) -> bool:
@@ -79,18 +79,7 @@ class Call:
 
 
 @dataclass
-class Operation:
-    """A long-running operation: succeeds after `polls` polls (never, if `polls` is None)."""
-
-    polls: int | None
-    result: Any = None
-    on_success: Callable[[], None] | None = None
-    seen: int = 0
-    status: str = "NotStarted"
-
-
-@dataclass
-class FakeFabric:
+class FakeFabric(JobEndpoints):
     """The fake's state and knobs; `handle` is the werkzeug handler answering every request."""
 
     page_size: int = 2
@@ -110,6 +99,8 @@ class FakeFabric:
     publish_states: dict[str, str] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    spec: FabricSpec = field(default_factory=fabric_spec, repr=False)
+    spec_violations: list[str] = field(default_factory=list)
     _throttles: list[list[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -131,14 +122,14 @@ class FakeFabric:
 
     def add_capacity(self, display_name: str, **extra: Any) -> str:
         """Seed a capacity the caller can see (as if it administered it) and return its GUID."""
-        capacity = {"id": _new_id(), "displayName": display_name, "sku": "F2", "region": "South Central US",
+        capacity = {"id": new_id(), "displayName": display_name, "sku": "F2", "region": "South Central US",
                     "state": "Active", **extra}
         self.capacities[capacity["id"]] = capacity
         return capacity["id"]
 
     def add_workspace(self, display_name: str, **extra: Any) -> str:
         """Seed a workspace (as if made outside the deployment) and return its id."""
-        ws = {"id": _new_id(), "displayName": display_name, "description": "", "type": "Workspace", **extra}
+        ws = {"id": new_id(), "displayName": display_name, "description": "", "type": "Workspace", **extra}
         self.workspaces[ws["id"]] = ws
         self.roles[ws["id"]] = {}
         return ws["id"]
@@ -158,25 +149,50 @@ class FakeFabric:
         call = Call(request.method, request.path, dict(request.args), _body(request))
         self.calls.append(call)
         try:
-            response = self._dispatch(request)
+            response = self._dispatch(request, call)
         except FabricError as exc:
-            response = _json({"requestId": _new_id(), "errorCode": exc.code, "message": exc.message}, exc.status)
+            response = _error(exc)
         call.status = response.status_code
+        self._check_answer(call, response)
         return response
 
-    def _dispatch(self, request: Request) -> Response:
+    def _check_request(self, request: Request, call: Call) -> None:
+        """Raise the 400 Fabric answers to a request its operation's spec rejects."""
+        op = self.spec.operation(request.method, request.path.removeprefix("/v1"), request.args)
+        if op is None:
+            self.spec_violations.append(f"{request.method} {request.path}: no operation in the spec")
+            raise FabricError(404, "EntityNotFound", f"{request.method} {request.path} is not a Fabric API call")
+        call.operation = op.name
+        errors = self.spec.request_errors(op, request.args, request.mimetype, call.body)
+        if errors:
+            self.spec_violations.extend(f"{request.method} {request.path}: {e}" for e in errors)
+            raise FabricError(400, "InvalidInput", f"The request does not match {op.name}",
+                              [{"errorCode": "InvalidInput", "message": e} for e in errors])
+
+    def _check_answer(self, call: Call, response: Response) -> None:
+        """Keep every way the fake's own answer departs from the operation's response schema."""
+        op = next((o for o in self.spec.operations if o.name == call.operation), None)
+        if op is None:
+            return
+        body = json.loads(response.get_data()) if response.content_type == "application/json" else None
+        for error in self.spec.response_errors(op, response.status_code, body):
+            self.spec_violations.append(f"answer {response.status_code} to {call.method} {call.path}: {error}")
+
+    def _dispatch(self, request: Request, call: Call) -> Response:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             raise FabricError(401, "TokenNotProvided", "missing or wrong bearer token")
         for rule in self._throttles:
             if rule[0] > 0 and rule[1] in (None, request.method) and rule[2] in request.path:
                 rule[0] -= 1
-                return _json({"requestId": _new_id(), "errorCode": "RequestBlocked",
-                              "message": "Request is blocked by the upstream service"}, 429, {"Retry-After": "0"})
+                return json_answer({"requestId": new_id(), "errorCode": "RequestBlocked",
+                                    "message": "Request is blocked by the upstream service"}, 429,
+                                   {"Retry-After": "0"})
         try:
             endpoint, args = self._routes.match(request.path, method=request.method)
         except (NotFound, MethodNotAllowed) as exc:
             raise FabricError(404 if isinstance(exc, NotFound) else 405, "EntityNotFound",
                               f"no fake route for {request.method} {request.path}") from exc
+        self._check_request(request, call)
         return getattr(self, f"_{endpoint}_{request.method.lower()}")(request, **args)
 
     # ----- capacities
@@ -195,15 +211,15 @@ class FakeFabric:
         ws_id = self.add_workspace(name, description=body.get("description", ""))
         if body.get("capacityId"):
             self.workspaces[ws_id]["capacityId"] = body["capacityId"]
-        return _json(self.workspaces[ws_id], 201)
+        return json_answer(self.workspaces[ws_id], 201)
 
     def _workspace_get(self, request: Request, ws: str) -> Response:
-        return _json(self._ws(ws))
+        return json_answer(self._ws(ws))
 
     def _workspace_patch(self, request: Request, ws: str) -> Response:
         found = self._ws(ws)
         found.update({k: v for k, v in request.get_json().items() if k in ("displayName", "description")})
-        return _json(found)
+        return json_answer(found)
 
     def _workspace_delete(self, request: Request, ws: str) -> Response:
         self._ws(ws)
@@ -218,9 +234,9 @@ class FakeFabric:
 
     def _provision_identity_post(self, request: Request, ws: str) -> Response:
         found = self._ws(ws)
-        identity = found.get("workspaceIdentity") or {"applicationId": _new_id(), "servicePrincipalId": _new_id()}
+        identity = found.get("workspaceIdentity") or {"applicationId": new_id(), "servicePrincipalId": new_id()}
         found["workspaceIdentity"] = identity
-        return self._accept(identity) if self.prefer_lro else _json(identity)
+        return self._accept(identity) if self.prefer_lro else json_answer(identity)
 
     def _role_assignments_get(self, request: Request, ws: str) -> Response:
         self._ws(ws)
@@ -234,12 +250,12 @@ class FakeFabric:
             raise FabricError(409, "PrincipalAlreadyHasWorkspaceRolePermissions", "principal already has a role")
         assignment = {"id": principal["id"], "principal": dict(principal), "role": body["role"]}
         self.roles[ws][assignment["id"]] = assignment
-        return _json(assignment, 201)
+        return json_answer(assignment, 201)
 
     def _role_assignment_patch(self, request: Request, ws: str, ra: str) -> Response:
         assignment = self._role(ws, ra)
         assignment["role"] = request.get_json()["role"]
-        return _json(assignment)
+        return json_answer(assignment)
 
     def _role_assignment_delete(self, request: Request, ws: str, ra: str) -> Response:
         self._role(ws, ra)
@@ -250,20 +266,20 @@ class FakeFabric:
     def _items_get(self, request: Request, ws: str) -> Response:
         self._ws(ws)
         wanted = request.args.get("type")
-        found = [_public(i) for i in self.items.values() if i["workspaceId"] == ws and wanted in (None, i["type"])]
+        found = [public(i) for i in self.items.values() if i["workspaceId"] == ws and wanted in (None, i["type"])]
         return self._page(request, found)
 
     def _items_post(self, request: Request, ws: str) -> Response:
         self._ws(ws)
         item = self._create_item(ws, request.get_json())
-        return self._accept(_public(item)) if self.prefer_lro else _json(_public(item), 201)
+        return self._accept(public(item)) if self.prefer_lro else json_answer(public(item), 201)
 
     def _create_item(self, ws: str, body: dict[str, Any]) -> dict[str, Any]:
         name, item_type = body["displayName"], body["type"]
         if any(i["workspaceId"] == ws and i["type"] == item_type and i["displayName"].casefold() == name.casefold()
                for i in self.items.values()):
             raise FabricError(409, "ItemDisplayNameAlreadyInUse", f"Item display name {name} is already used")
-        item = {"id": _new_id(), "type": item_type, "displayName": name, "description": body.get("description", ""),
+        item = {"id": new_id(), "type": item_type, "displayName": name, "description": body.get("description", ""),
                 "workspaceId": ws}
         self.items[item["id"]] = item
         if body.get("definition"):
@@ -273,19 +289,19 @@ class FakeFabric:
                 "oneLakeTablesPath": f"https://onelake.dfs.fabric.microsoft.com/{ws}/{item['id']}/Tables",
                 "oneLakeFilesPath": f"https://onelake.dfs.fabric.microsoft.com/{ws}/{item['id']}/Files",
                 "defaultSchema": "dbo" if (body.get("creationPayload") or {}).get("enableSchemas") else None,
-                "sqlEndpointProperties": {"id": _new_id(), "connectionString": "fake.datawarehouse.fabric.microsoft.com",
+                "sqlEndpointProperties": {"id": new_id(), "connectionString": "fake.datawarehouse.fabric.microsoft.com",
                                           "provisioningStatus": "Success"}}
         if item_type == "Environment":
             self.staging[item["id"]], self.published[item["id"]] = {}, {}
         return item
 
     def _item_get(self, request: Request, ws: str, item: str) -> Response:
-        return _json(_public(self._item(ws, item)))
+        return json_answer(public(self._item(ws, item)))
 
     def _item_patch(self, request: Request, ws: str, item: str) -> Response:
         found = self._item(ws, item)
         found.update({k: v for k, v in request.get_json().items() if k in ("displayName", "description")})
-        return _json(_public(found))
+        return json_answer(public(found))
 
     def _item_delete(self, request: Request, ws: str, item: str) -> Response:
         self._item(ws, item)
@@ -296,7 +312,7 @@ class FakeFabric:
     def _get_definition_post(self, request: Request, ws: str, item: str) -> Response:
         self._item(ws, item)
         result = {"definition": self.definitions.get(item, {"parts": []})}
-        return self._accept(result) if self.prefer_lro else _json(result)
+        return self._accept(result) if self.prefer_lro else json_answer(result)
 
     def _update_definition_post(self, request: Request, ws: str, item: str) -> Response:
         self._item(ws, item)
@@ -304,130 +320,7 @@ class FakeFabric:
         return self._accept(None) if self.prefer_lro else Response(status=200)
 
     def _lakehouse_get(self, request: Request, ws: str, item: str) -> Response:
-        return _json(self._item(ws, item, "Lakehouse"))
-
-    # ----- schedules and jobs
-    def _schedules_get(self, request: Request, ws: str, item: str, job_type: str) -> Response:
-        self._item(ws, item)
-        found = [s for s in self.schedules.values() if (s["_item"], s["_job_type"]) == (item, job_type)]
-        return self._page(request, [_public(s) for s in found])
-
-    def _schedules_post(self, request: Request, ws: str, item: str, job_type: str) -> Response:
-        self._item(ws, item)
-        body = request.get_json()
-        schedule = {"id": _new_id(), "enabled": body["enabled"], "createdDateTime": "2026-01-01T00:00:00",
-                    "configuration": body["configuration"], "owner": {"id": _new_id(), "type": "ServicePrincipal"},
-                    "_item": item, "_job_type": job_type}
-        self.schedules[schedule["id"]] = schedule
-        return _json(_public(schedule), 201)
-
-    def _schedule_get(self, request: Request, ws: str, item: str, job_type: str, sid: str) -> Response:
-        return _json(_public(self._schedule(ws, item, sid)))
-
-    def _schedule_patch(self, request: Request, ws: str, item: str, job_type: str, sid: str) -> Response:
-        schedule = self._schedule(ws, item, sid)
-        schedule.update({k: v for k, v in request.get_json().items() if k in ("enabled", "configuration")})
-        return _json(_public(schedule))
-
-    def _schedule_delete(self, request: Request, ws: str, item: str, job_type: str, sid: str) -> Response:
-        self._schedule(ws, item, sid)
-        del self.schedules[sid]
-        return Response(status=200)
-
-    def _run_job_post(self, request: Request, ws: str, item: str, job_type: str) -> Response:
-        self._item(ws, item)
-        job = {"id": _new_id(), "itemId": item, "jobType": job_type, "invokeType": "Manual", "status": "NotStarted",
-               "failureReason": None, "_polls": 0}
-        self.jobs[job["id"]] = job
-        location = f"{self.base_url}/workspaces/{ws}/items/{item}/jobs/instances/{job['id']}"
-        return Response(status=202, headers={"Location": location, "Retry-After": "0"})
-
-    def _job_instance_get(self, request: Request, ws: str, item: str, job: str) -> Response:
-        found = self.jobs.get(job)
-        if found is None or found["itemId"] != item:
-            raise FabricError(404, "EntityNotFound", f"job instance {job} not found")
-        found["_polls"] += 1
-        found["status"] = ("NotStarted", "InProgress", "Completed")[min(found["_polls"] - 1, 2)]
-        return _json(_public(found))
-
-    # ----- environments
-    def _environment_get(self, request: Request, ws: str, item: str) -> Response:
-        found = _public(self._item(ws, item, "Environment"))
-        state = self.publish_states.get(item)
-        found["properties"] = {"publishDetails": {"state": state}} if state else {}
-        return _json(found)
-
-    def _staging_libraries_get(self, request: Request, ws: str, item: str) -> Response:
-        self._environment(request, ws, item)
-        return self._page(request, [{"name": n, "libraryType": "Custom"} for n in sorted(self.staging[item])],
-                          key="libraries")
-
-    def _published_libraries_get(self, request: Request, ws: str, item: str) -> Response:
-        self._environment(request, ws, item)
-        if not self.published[item]:
-            raise FabricError(404, "EnvironmentLibrariesNotFound", "This environment does not have any published "
-                                                                   "libraries.")
-        return self._page(request, [{"name": n, "libraryType": "Custom"} for n in sorted(self.published[item])],
-                          key="libraries")
-
-    def _staging_library_post(self, request: Request, ws: str, item: str, name: str) -> Response:
-        self._item(ws, item, "Environment")
-        if request.content_type != "application/octet-stream":
-            raise FabricError(415, "UnsupportedMediaType", f"expected application/octet-stream, got "
-                                                           f"{request.content_type}")
-        if not name.endswith((".whl", ".py", ".jar", ".tar.gz")):
-            raise FabricError(400, "EnvironmentValidationFailed", "Provide a library with a valid format")
-        self.staging[item][name] = request.get_data()
-        return Response(status=200)
-
-    def _staging_library_delete(self, request: Request, ws: str, item: str, name: str) -> Response:
-        self._item(ws, item, "Environment")
-        if self.staging[item].pop(name, None) is None:
-            raise FabricError(404, "EntityNotFound", f"library {name} is not staged")
-        return Response(status=200)
-
-    def _publish_post(self, request: Request, ws: str, item: str) -> Response:
-        self._environment(request, ws, item)
-        if self.publish_states.get(item) == "Running":
-            raise FabricError(400, "InvalidEnvironmentPublish", "Code = EnvironmentAnotherOngoingPublishProcess")
-        self.publish_states[item] = "Running"
-
-        def done() -> None:
-            self.published[item] = dict(self.staging[item])
-            self.publish_states[item] = "Success"
-
-        return self._accept(None, on_success=done, never=self.publish_never_finishes)
-
-    # ----- long-running operations
-    def _accept(self, result: Any, *, on_success: Callable[[], None] | None = None, never: bool = False) -> Response:
-        op_id = _new_id()
-        self.operations[op_id] = Operation(None if never else self.lro_polls, result, on_success)
-        return Response(status=202, headers={"Location": f"{self.base_url}/operations/{op_id}",
-                                             "x-ms-operation-id": op_id, "Retry-After": "0"})
-
-    def _operation_get(self, request: Request, op: str) -> Response:
-        operation = self.operations.get(op)
-        if operation is None:
-            raise FabricError(404, "EntityNotFound", f"operation {op} not found")
-        operation.seen += 1
-        if operation.status != "Succeeded":
-            if operation.polls is not None and operation.seen >= operation.polls:
-                operation.status = "Succeeded"
-                if operation.on_success:
-                    operation.on_success()
-            else:
-                operation.status = "NotStarted" if operation.seen == 1 else "Running"
-        headers = {"Retry-After": "0"}
-        if operation.status == "Succeeded" and operation.result is not None:
-            headers["Location"] = f"{self.base_url}/operations/{op}/result"
-        return _json({"status": operation.status, "createdTimeUtc": "2026-01-01T00:00:00Z",
-                      "percentComplete": 100 if operation.status == "Succeeded" else 50}, 200, headers)
-
-    def _operation_result_get(self, request: Request, op: str) -> Response:
-        operation = self.operations.get(op)
-        if operation is None or operation.status != "Succeeded" or operation.result is None:
-            raise FabricError(400, "OperationHasNoResult", f"operation {op} has no result")
-        return _json(operation.result)
+        return json_answer(self._item(ws, item, "Lakehouse"))
 
     # ----- lookups and paging
     def _ws(self, ws: str) -> dict[str, Any]:
@@ -442,23 +335,11 @@ class FakeFabric:
             raise FabricError(404, "ItemNotFound", f"item {item} not found in workspace {ws}")
         return found
 
-    def _environment(self, request: Request, ws: str, item: str) -> dict[str, Any]:
-        if request.args.get("beta") != "false":
-            raise FabricError(400, "InvalidParameter", "callers must set the query parameter beta=false")
-        return self._item(ws, item, "Environment")
-
     def _role(self, ws: str, ra: str) -> dict[str, Any]:
         self._ws(ws)
         if ra not in self.roles[ws]:
             raise FabricError(404, "EntityNotFound", f"role assignment {ra} not found")
         return self.roles[ws][ra]
-
-    def _schedule(self, ws: str, item: str, sid: str) -> dict[str, Any]:
-        self._item(ws, item)
-        found = self.schedules.get(sid)
-        if found is None or found["_item"] != item:
-            raise FabricError(404, "EntityNotFound", f"schedule {sid} not found")
-        return found
 
     def _page(self, request: Request, rows: list[Any], key: str = "value") -> Response:
         start = int(request.args.get("continuationToken", "0") or 0)
@@ -467,20 +348,14 @@ class FakeFabric:
             token = str(start + self.page_size)
             body["continuationToken"] = token
             body["continuationUri"] = f"{request.base_url}?continuationToken={token}"
-        return _json(body)
+        return json_answer(body)
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _public(record: dict[str, Any]) -> dict[str, Any]:
-    """The record without the fake's bookkeeping fields (those starting with `_`)."""
-    return {k: v for k, v in record.items() if not k.startswith("_")}
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+def _error(exc: FabricError) -> Response:
+    body = {"requestId": new_id(), "errorCode": exc.code, "message": exc.message}
+    if exc.details:
+        body["moreDetails"] = exc.details
+    return json_answer(body, exc.status)
 
 
 def _body(request: Request) -> Any:

@@ -1,10 +1,9 @@
-"""What a deployment sends to Fabric: item definitions with ids rewritten, and the hash-versioned altaviz wheel."""
+"""What a deployment sends to Fabric: item definitions with their ids rewritten (the wheel: test_wheel.py)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from altaviz.deploy.definitions import (
     notebook_definition,
     pipeline_definition,
 )
-from altaviz.deploy.wheel import build_wheel, source_files, source_hash, wheel_content_hash, wheel_version
 from altaviz.errors import PipelineError
 from altaviz.fabric.gitformat import find_items, parse_notebook_source, read_notebook, read_notebooks, read_pipeline
 
@@ -210,58 +208,3 @@ def test_every_repo_item_builds():
         assert notebook_definition(folder, environment_id=ENV, workspace_id=WS).content_hash
     for folder in find_items(REPO / "pipelines", "DataPipeline"):
         assert pipeline_definition(folder, workspace_id=WS, notebook_ids=deployed_ids()).content_hash
-
-
-# ----- the wheel
-
-@pytest.fixture()
-def checkout(tmp_path) -> Path:
-    """A copy of the files the wheel is built from (so edits never touch the real checkout)."""
-    root = tmp_path / "checkout"
-    for relative in source_files(REPO):
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / relative, root / relative)
-    return root
-
-
-def test_wheel_version_carries_the_source_hash(checkout):
-    """The version is the pyproject version plus a local label h<first 12 hex of the source hash>."""
-    assert wheel_version(checkout) == f"0.1.0+h{source_hash(checkout)[:12]}"
-
-
-@pytest.mark.parametrize("changed", ["libs/altaviz/config.py", "config/pipeline.yaml",
-                                     "fabric_notebooks/nb_bronze_ingest.Notebook/notebook-content.py",
-                                     "pipelines/pl_altaviz_hourly.DataPipeline/pipeline-content.json",
-                                     "pyproject.toml"],
-                         ids=["package", "config", "notebook", "pipeline", "pyproject"])
-def test_changing_a_source_file_changes_the_version(checkout, changed):
-    """Any edit to what goes into the wheel gives a new hash, hence a new version."""
-    before = wheel_version(checkout)
-    with (checkout / changed).open("a", encoding="utf-8") as handle:
-        handle.write("\n")
-    assert wheel_version(checkout) != before
-
-
-def test_caches_and_bytecode_do_not_change_the_version(checkout):
-    """__pycache__ folders and .pyc files are not sources."""
-    before = wheel_version(checkout)
-    (checkout / "libs/altaviz/__pycache__").mkdir(exist_ok=True)
-    (checkout / "libs/altaviz/__pycache__/config.cpython-311.pyc").write_bytes(b"\0")
-    (checkout / "libs/altaviz/stray.pyc").write_bytes(b"\0")
-    assert wheel_version(checkout) == before
-
-
-@pytest.mark.slow
-def test_building_twice_gives_the_same_versioned_wheel_and_hash(checkout, tmp_path):
-    """Two builds give one version (in the file name and METADATA) and one content hash; the checkout is untouched."""
-    pyproject = (checkout / "pyproject.toml").read_bytes()
-    first = build_wheel(checkout, tmp_path / "one")
-    second = build_wheel(checkout, tmp_path / "two")
-
-    assert first.version == second.version == wheel_version(checkout)
-    assert first.path.name == f"altaviz-{first.version}-py3-none-any.whl"
-    assert first.hash == second.hash == wheel_content_hash(second.path)
-    with zipfile.ZipFile(first.path) as archive:
-        metadata = archive.read(f"altaviz-{first.version}.dist-info/METADATA").decode()
-    assert f"Version: {first.version}" in metadata.splitlines()
-    assert (checkout / "pyproject.toml").read_bytes() == pyproject

@@ -2,8 +2,9 @@
 
 Each `Handler` works on plain dicts (the resource's inputs, and its outputs, which carry the inputs too), opens its
 own `FabricClient` per call with a token from `fabric_token_provider()` and holds no state, so the pickled
-providers in `altaviz.deploy.fabric_resources` stay tiny. `diff` never calls Fabric. Tests drive these handlers (or
-the providers) directly against a fake Fabric API, as `pulumi up` would.
+providers in `altaviz.deploy.fabric_resources` stay tiny. `diff` never calls Fabric. The providers hand them
+properties as the program wrote them (`pulumi_wire.from_engine`: ints, and UNKNOWN for values a preview does not
+know yet). Tests drive the providers through Pulumi's provider protocol against a fake Fabric API.
 
 `read` (refresh) picks up existence, names and descriptions, the environment's published wheel and schedules'
 settings; it does not compare item definitions, because Fabric normalises the notebooks and pipelines it stores
@@ -290,9 +291,10 @@ class ScheduleHandler(Handler):
         if missing:
             problems.append(("configuration", f"missing {', '.join(missing)}"))
         interval = config.get("interval")
-        if config.get("type") == "Cron" and not (isinstance(interval, int | float) and 1 <= interval <= 5270400) \
-                and interval != UNKNOWN:
-            problems.append(("configuration", f"Cron interval {config.get('interval')!r} must be 1..5270400 minutes"))
+        whole = isinstance(interval, int) and not isinstance(interval, bool)
+        if config.get("type") == "Cron" and not (whole and 1 <= interval <= 5270400) and interval != UNKNOWN:
+            reason = f"Cron interval {interval!r} must be a whole number of minutes, 1..5270400"
+            problems.append(("configuration", reason))
         return news, problems
 
     @classmethod

@@ -14,7 +14,8 @@ Behaviour shared by every provider:
 - `diff` compares inputs only (content hashes stand for definitions), so an unchanged stack makes no write call;
 - `workspace_id` or item type changes replace the item; name, description, definition, enabled are updated in place;
 - `create` adopts an existing item of the same name (and updates its definition when it differs);
-- `delete` tolerates an item that is already gone; `read` refreshes from the API.
+- `delete` tolerates an item that is already gone; `read` refreshes from the API;
+- properties reach the handlers through `pulumi_wire.from_engine` (ints the engine turned into floats are ints again).
 """
 
 from __future__ import annotations
@@ -39,34 +40,38 @@ from pulumi.dynamic import (
 from altaviz.deploy import environment_lifecycle, workspace_lifecycle
 from altaviz.deploy import fabric_lifecycle as lifecycle
 from altaviz.deploy.fabric_lifecycle import DEFAULT_API_URL, data_pipeline_inputs, notebook_inputs
+from altaviz.deploy.pulumi_wire import from_engine
 
 
 class _FabricProvider(ResourceProvider):
-    """Maps Pulumi's check/diff/create/read/update/delete onto one lifecycle handler (no state of its own)."""
+    """Maps Pulumi's check/diff/create/read/update/delete onto one lifecycle handler (no state of its own).
+
+    Every property bag passes `from_engine` first: the engine sends ints as floats and preview unknowns as objects.
+    """
 
     handler: ClassVar[type[lifecycle.Handler]]
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs, problems = self.handler.check(news)
+        inputs, problems = self.handler.check(from_engine(news))
         return CheckResult(inputs, [CheckFailure(key, reason) for key, reason in problems])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changes, replaces = self.handler.diff(olds, news)
+        changes, replaces = self.handler.diff(from_engine(olds), from_engine(news))
         return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        resource_id, outs = self.handler.create(props)
+        resource_id, outs = self.handler.create(from_engine(props))
         return CreateResult(resource_id, outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        outs = self.handler.read(id_, props)
+        outs = self.handler.read(id_, from_engine(props))
         return ReadResult(id_, outs) if outs is not None else ReadResult("", {})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self.handler.update(id_, olds, news))
+        return UpdateResult(self.handler.update(id_, from_engine(olds), from_engine(news)))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        self.handler.delete(id_, props)
+        self.handler.delete(id_, from_engine(props))
 
 
 class WorkspaceProvider(_FabricProvider):

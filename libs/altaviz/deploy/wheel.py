@@ -1,16 +1,24 @@
-"""Build the altaviz wheel for a Fabric Environment, versioned by the hash of what goes into it.
+"""Build the altaviz wheel for a Fabric Environment, versioned by the hash of what it installs.
 
-The version is `<pyproject version>+h<12 hex>` (a PEP 440 local label) where the hex comes from the sources the
-wheel is built from (`libs/altaviz`, `config`, `fabric_notebooks`, `pipelines`, `pyproject.toml`, `README.md`),
-so it is known before building and a changed wheel never carries the published wheel's version. The build runs
-in a temporary copy (the checkout is never touched) with a fixed `SOURCE_DATE_EPOCH`, and the returned hash covers
-the wheel's file contents, not its zip timestamps.
+The Environment runs the library: `libs/altaviz` and the `config` it reads at run time. Notebooks and pipelines
+are deployed as Fabric items of their own, and the README is no code, so neither the hash nor the wheel covers
+them: editing a notebook redeploys that notebook and never republishes the Environment (a publish takes many
+minutes). The wheel `pip install .` builds keeps bundling `fabric_notebooks/` and `pipelines/` (the pyproject's
+force-include, for `altaviz run` outside a checkout); the Environment's wheel is built from a copy in which those
+folders are empty and the README is a fixed text, so its bytes do not change with them either.
+
+The version is `<pyproject version>+h<12 hex>` (a PEP 440 local label) where the hex comes from the library
+sources and the `pyproject.toml` tables that shape a wheel (`[build-system]`, `[project]`, `[tool.hatch]`; not
+pytest's or ruff's settings), so it is known before building and a changed wheel never carries the published
+wheel's version. The build runs in a temporary copy (the checkout is never touched) with a fixed
+`SOURCE_DATE_EPOCH`, and the returned hash covers the wheel's file contents, not its zip timestamps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -24,8 +32,11 @@ from typing import NamedTuple
 
 from altaviz.errors import AltavizError
 
-SOURCE_DIRS = ("libs/altaviz", "config", "fabric_notebooks", "pipelines")
-PROJECT_FILES = ("pyproject.toml", "README.md")
+SOURCE_DIRS = ("libs/altaviz", "config")
+PYPROJECT = "pyproject.toml"
+WHEEL_TABLES = ("build-system", "project", "tool.hatch")
+ENVIRONMENT_README = ("# altaviz\n\nThe altaviz library as a Fabric Environment runs it, built by "
+                      "`altaviz.deploy.wheel`. Its notebooks and pipelines are deployed as Fabric items.\n")
 IGNORED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"})
 IGNORED_SUFFIXES = (".pyc", ".pyo")
 HASH_LABEL_LENGTH = 12
@@ -54,9 +65,9 @@ def project_root() -> Path:
 
 
 def source_files(root: Path) -> list[Path]:
-    """The files the wheel is built from, relative to `root`, sorted (caches and bytecode left out)."""
+    """The files the Environment's wheel is built from, relative to `root`, sorted (caches and bytecode left out)."""
     root = Path(root)
-    found = [root / name for name in PROJECT_FILES if (root / name).is_file()]
+    found = [root / PYPROJECT] if (root / PYPROJECT).is_file() else []
     for folder in SOURCE_DIRS:
         for path in (root / folder).rglob("*"):
             relative = path.relative_to(root)
@@ -66,18 +77,36 @@ def source_files(root: Path) -> list[Path]:
 
 
 def source_hash(root: Path) -> str:
-    """The sha256 (hex) of the wheel's source files: each one's relative path and bytes."""
+    """The sha256 (hex) of the wheel's sources: each file's relative path and bytes, `pyproject.toml` by the
+    tables that shape a wheel (so a pytest or ruff setting does not republish the Environment)."""
     digest = hashlib.sha256()
     for relative in source_files(root):
-        digest.update(relative.as_posix().encode("utf-8") + b"\0")
-        digest.update((Path(root) / relative).read_bytes() + b"\0")
+        path = Path(root) / relative
+        body = wheel_settings(path) if relative.as_posix() == PYPROJECT else path.read_bytes()
+        digest.update(relative.as_posix().encode("utf-8") + b"\0" + body + b"\0")
     return digest.hexdigest()
+
+
+def wheel_settings(pyproject: Path) -> bytes:
+    """The `pyproject.toml` tables that shape a wheel (`WHEEL_TABLES`), as canonical JSON."""
+    settings = _pyproject(pyproject.parent)
+    picked = {}
+    for dotted in WHEEL_TABLES:
+        table: object = settings
+        for key in dotted.split("."):
+            table = table.get(key) if isinstance(table, dict) else None
+        picked[dotted] = table
+    return json.dumps(picked, sort_keys=True).encode("utf-8")
+
+
+def _pyproject(root: Path) -> dict:
+    with (Path(root) / PYPROJECT).open("rb") as handle:
+        return tomllib.load(handle)
 
 
 def base_version(root: Path) -> str:
     """The public version in `pyproject.toml` (any local label dropped)."""
-    with (Path(root) / "pyproject.toml").open("rb") as handle:
-        version = tomllib.load(handle).get("project", {}).get("version")
+    version = _pyproject(root).get("project", {}).get("version")
     if not version:
         raise WheelBuildError(f"{root}/pyproject.toml has no [project] version")
     return str(version).split("+")[0]
@@ -99,7 +128,8 @@ def wheel_content_hash(wheel: Path) -> str:
 
 
 def build_wheel(root: Path | None = None, out_dir: Path | None = None, *, python: str = sys.executable) -> BuiltWheel:
-    """Build the altaviz wheel from a temporary copy of the checkout, versioned by its source hash.
+    """Build the Environment's altaviz wheel (library and config, no notebooks or pipelines) from a temporary copy
+    of the checkout, versioned by its source hash.
 
     Args:
         root: the checkout; the one this module lives in if None.
@@ -123,7 +153,8 @@ def build_wheel(root: Path | None = None, out_dir: Path | None = None, *, python
             target = copy / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / relative, target)
-        _set_version(copy / "pyproject.toml", version)
+        _environment_only(copy)
+        _set_version(copy / PYPROJECT, version)
         dist = Path(tmp) / "dist"
         command = [python, "-m", "build", "--wheel", "--outdir", str(dist), str(copy)]
         if python == sys.executable and importlib.util.find_spec("hatchling") is not None:
@@ -137,6 +168,20 @@ def build_wheel(root: Path | None = None, out_dir: Path | None = None, *, python
         target = out_dir / built[0].name
         shutil.copyfile(built[0], target)
     return BuiltWheel(target, version, wheel_content_hash(target))
+
+
+def _environment_only(copy: Path) -> None:
+    """Give the copy a fixed README and an empty folder for each force-included source it lacks (notebooks and
+    pipelines): hatchling needs both to exist, and the Environment's wheel carries neither."""
+    settings = _pyproject(copy)
+    readme = settings.get("project", {}).get("readme")
+    readme = readme.get("file") if isinstance(readme, dict) else readme
+    if isinstance(readme, str):
+        (copy / readme).write_text(ENVIRONMENT_README, encoding="utf-8")
+    wheel_target = settings.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}).get("wheel", {})
+    for source in wheel_target.get("force-include", {}):
+        if not (copy / source).exists():
+            (copy / source).mkdir(parents=True)
 
 
 def _set_version(pyproject: Path, version: str) -> None:
