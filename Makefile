@@ -9,18 +9,23 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 # Spark uses $JAVA_HOME/bin/java when JAVA_HOME is set, else java from PATH; check the same one.
 JAVA := $(if $(JAVA_HOME),$(JAVA_HOME)/bin/java,java)
 
-.PHONY: run test bench check-java venv clean
+.PHONY: run test bench check-java venv jars clean
 
-run: check-java $(STAMP)
+run: check-java $(STAMP) jars
 	$(VENV)/bin/altaviz run
 
-test: check-java $(STAMP)
+test: check-java $(STAMP) jars
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-bench: check-java $(STAMP)
+bench: check-java $(STAMP) jars
 	$(VENV)/bin/altaviz bench --compressors 4700 --days 1
 
-venv: $(STAMP)
+venv: $(STAMP) jars
+
+# Delta 4.2 and the Spark Kafka source from Maven Central into .jars/, once (a no-op while the cache matches);
+# without Maven or Maven Central it says so in one line and local runs use delta-rs.
+jars: $(STAMP)
+	@$(VENV)/bin/python -m altaviz.runtime.jvm fetch
 
 check-java:
 	@command -v $(JAVA) >/dev/null 2>&1 || { echo "altaviz: Java 17+ is required for Spark 4.1 and '$(JAVA)' was not found: install a full OpenJDK 17 or 21 (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME." >&2; exit 1; }
@@ -36,4 +41,4 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .lakehouse dist build .pytest_cache
+	rm -rf $(VENV) .lakehouse dist build .pytest_cache  # .jars/ is kept: `rm -rf .jars` refetches

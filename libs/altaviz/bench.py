@@ -97,6 +97,7 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
     (windows, alerts and health tables from those clean rows) and `bronze_rerun` (the same landing zone
     again: what an idempotent re-run costs).
     """
+    from altaviz.lakehouse.lakehouse import select_backend
     from altaviz.lakehouse.paths import LocalLakehousePaths
     from altaviz.runtime.context import RunContext
     from altaviz.runtime.spark import get_spark
@@ -140,6 +141,7 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
         "days": days,
         "repeat": repeat,
         "cores": os.cpu_count(),
+        "delta_backend": select_backend(spark).name,
         "spark_startup_seconds": round(spark_startup, 3),
         "stages": [_summary(stage, rows[stage], timings[stage], peaks[stage], units) for stage in timings],
     }

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import altaviz.runtime.spark as runtime_spark
-from altaviz.errors import ConfigError, LakehouseError
+from altaviz.errors import ConfigError, EnvironmentSetupError, LakehouseError
 from altaviz.lakehouse import (
     DeltaBackend,
     Lakehouse,
@@ -20,6 +20,7 @@ from altaviz.lakehouse import (
     select_backend,
 )
 from altaviz.lakehouse.deltars import DeltaRsBackend
+from altaviz.lakehouse.lakehouse import BACKEND_ENV_VAR
 from altaviz.lakehouse.spark_delta import SparkDeltaBackend
 
 RAW = TableRef("lh_bronze_raw", "telemetry_raw")
@@ -49,9 +50,10 @@ class RecordingBackend(DeltaBackend):
         self._record("write", path, mode=mode, partition_by=partition_by, merge_schema=merge_schema)
         return 7
 
-    def merge(self, path, source, keys, *, update=True, insert=True, merge_schema=False, partition_by=()):
+    def merge(self, path, source, keys, *, update=True, insert=True, merge_schema=False, partition_by=(),
+              target_partitions=None):
         self._record("merge", path, keys=tuple(keys), update=update, insert=insert, merge_schema=merge_schema,
-                     partition_by=tuple(partition_by))
+                     partition_by=tuple(partition_by), target_partitions=target_partitions)
         return MergeMetrics(rows_inserted=1, rows_updated=2, version=3)
 
     def optimize(self, path, zorder_by=(), partitions=None):
@@ -130,13 +132,14 @@ def test_merge_builder_does_nothing_until_execute(root):
     """Building a MERGE records nothing; execute() runs it once with the chosen clauses."""
     backend = RecordingBackend()
     lh = Lakehouse(None, LocalLakehousePaths(root), backend)
-    builder = (lh.merge(RAW, "source", on=["event_id"], partition_by=["ingestion_date"])
+    builder = (lh.merge(RAW, "source", on=["event_id"], partition_by=["ingestion_date"],
+                        target_partitions={"ingestion_date": ["2026-01-05"]})
                .when_not_matched_insert_all().with_schema_evolution())
     assert backend.calls == []
     assert builder.execute() == MergeMetrics(rows_inserted=1, rows_updated=2, version=3)
     assert backend.calls == [("merge", lh.table_path(RAW), {
         "keys": ("event_id",), "update": False, "insert": True, "merge_schema": True,
-        "partition_by": ("ingestion_date",)})]
+        "partition_by": ("ingestion_date",), "target_partitions": {"ingestion_date": ["2026-01-05"]}})]
 
 
 def test_merge_without_a_clause_is_refused(root):
@@ -150,14 +153,34 @@ def test_merge_without_a_clause_is_refused(root):
 
 def test_select_backend_prefers_spark_native_delta(monkeypatch):
     """Sessions with Delta's jars get the Spark-native back end; others get delta-rs."""
+    monkeypatch.delenv(BACKEND_ENV_VAR, raising=False)
     monkeypatch.setattr(runtime_spark, "has_spark_delta", lambda spark: False)
     assert isinstance(select_backend(object()), DeltaRsBackend)
     monkeypatch.setattr(runtime_spark, "has_spark_delta", lambda spark: True)
     assert isinstance(select_backend(object()), SparkDeltaBackend)
 
 
-def test_default_backend_is_selected_from_the_session(root, spark):
-    """Without an explicit back end the Lakehouse picks the one the session supports."""
-    lh = Lakehouse(spark, LocalLakehousePaths(root))
-    expected = "spark-delta" if runtime_spark.has_spark_delta(spark) else "delta-rs"
-    assert lh.backend.name == expected
+def test_default_backend_is_spark_native_delta_with_the_fetched_jars(root, spark, monkeypatch):
+    """The set-up fetched Delta's jars, so a local session runs Spark-native Delta, the code path Fabric runs."""
+    monkeypatch.delenv(BACKEND_ENV_VAR, raising=False)
+    assert runtime_spark.has_spark_delta(spark)
+    assert Lakehouse(spark, LocalLakehousePaths(root)).backend.name == "spark-delta"
+
+
+@pytest.mark.parametrize(("choice", "expected"), [("deltars", "delta-rs"), ("spark", "spark-delta"),
+                                                  (" Spark ", "spark-delta"), ("", "spark-delta")],
+                         ids=["deltars", "spark", "case-and-spaces", "empty-is-automatic"])
+def test_the_backend_variable_chooses_the_backend(root, spark, monkeypatch, choice, expected):
+    """ALTAVIZ_DELTA_BACKEND=spark|deltars chooses the back end; unset or empty picks the best available."""
+    monkeypatch.setenv(BACKEND_ENV_VAR, choice)
+    assert Lakehouse(spark, LocalLakehousePaths(root)).backend.name == expected
+
+
+def test_a_bad_backend_choice_or_spark_without_jars_is_one_clear_error(monkeypatch):
+    """An unknown back end names the valid ones; asking for Spark Delta without its jars says how to get them."""
+    monkeypatch.setenv(BACKEND_ENV_VAR, "duckdb")
+    with pytest.raises(ConfigError, match="spark, deltars"):
+        select_backend(object())
+    monkeypatch.setattr(runtime_spark, "has_spark_delta", lambda spark: False)
+    with pytest.raises(EnvironmentSetupError, match="altaviz.runtime.jvm fetch"):
+        select_backend(object(), "spark")

@@ -14,21 +14,44 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def select_backend(spark: SparkSession) -> DeltaBackend:
-    """The Delta back end for this session: Spark-native Delta when its jars are loaded, else delta-rs.
+BACKEND_ENV_VAR = "ALTAVIZ_DELTA_BACKEND"
+BACKEND_CHOICES = ("spark", "deltars")
+
+
+def select_backend(spark: SparkSession, choice: str | None = None) -> DeltaBackend:
+    """The Delta back end for this session: `choice` (or `$ALTAVIZ_DELTA_BACKEND`), else the best available.
+
+    Without a choice, Spark-native Delta when its jars are loaded (always in Fabric; locally once
+    `python -m altaviz.runtime.jvm fetch` has filled the cache), else delta-rs.
 
     Args:
         spark: the active session.
+        choice: "spark" or "deltars"; None reads `$ALTAVIZ_DELTA_BACKEND` (empty means automatic).
 
     Returns:
-        A `SparkDeltaBackend` (Fabric, or a local session with `$ALTAVIZ_DELTA_JARS`) or a `DeltaRsBackend`.
+        A `SparkDeltaBackend` or a `DeltaRsBackend`.
+
+    Raises:
+        ConfigError: the choice is not one of "spark", "deltars".
+        EnvironmentSetupError: "spark" was asked for and the session has no Delta jars.
     """
+    import os
+
+    from altaviz.errors import ConfigError, EnvironmentSetupError
     from altaviz.runtime.spark import has_spark_delta
 
-    if has_spark_delta(spark):
+    choice = (choice if choice is not None else os.environ.get(BACKEND_ENV_VAR, "")).strip().lower()
+    if choice and choice not in BACKEND_CHOICES:
+        raise ConfigError(f"{BACKEND_ENV_VAR}={choice!r} is not a Delta back end; use one of "
+                          f"{', '.join(BACKEND_CHOICES)} (or leave it unset)")
+    if choice != "deltars" and has_spark_delta(spark):
         from altaviz.lakehouse.spark_delta import SparkDeltaBackend
 
         return SparkDeltaBackend(spark)
+    if choice == "spark":
+        raise EnvironmentSetupError(
+            f"{BACKEND_ENV_VAR}=spark but this Spark session has no Delta jars: run `make venv` or "
+            "`python -m altaviz.runtime.jvm fetch` (needs Maven and Maven Central), or set ALTAVIZ_DELTA_JARS")
     from altaviz.lakehouse.deltars import DeltaRsBackend
 
     return DeltaRsBackend(spark)
@@ -42,7 +65,8 @@ class MergeBuilder:
     """
 
     def __init__(self, lakehouse: Lakehouse, ref: TableRef, source: DataFrame | pa.Table, on: Sequence[str],
-                 partition_by: Sequence[str] = ()) -> None:
+                 partition_by: Sequence[str] = (), target_partitions: Mapping[str, Sequence[Any]] | None = None
+                 ) -> None:
         if isinstance(on, str):
             on = [on]
         if not on:
@@ -52,6 +76,7 @@ class MergeBuilder:
         self._source = source
         self._on = tuple(on)
         self._partition_by = tuple(partition_by)
+        self._target_partitions = dict(target_partitions) if target_partitions else None
         self._update = False
         self._insert = False
         self._schema_evolution = False
@@ -99,7 +124,7 @@ class MergeBuilder:
         lh = self._lakehouse
         return lh.backend.merge(lh.table_path(self._ref), self._source, self._on, update=self._update,
                                 insert=self._insert, merge_schema=self._schema_evolution,
-                                partition_by=self._partition_by)
+                                partition_by=self._partition_by, target_partitions=self._target_partitions)
 
     def __repr__(self) -> str:
         clauses = [name for name, on in (("update", self._update), ("insert", self._insert),
@@ -175,19 +200,24 @@ class Lakehouse:
                                   merge_schema=merge_schema)
 
     def merge(self, ref: TableRef | str, source: DataFrame | pa.Table, on: Sequence[str], *,
-              partition_by: Sequence[str] = ()) -> MergeBuilder:
+              partition_by: Sequence[str] = (),
+              target_partitions: Mapping[str, Sequence[Any]] | None = None) -> MergeBuilder:
         """Start an upsert of `source` into a table on equality of the key columns `on`.
+
+        The MERGE is one atomic commit; one that conflicts with a concurrent writer is retried.
 
         Args:
             ref: the target table.
             source: the rows to upsert (keys unique and non-null): a Spark DataFrame or an Arrow table.
             on: the key columns.
             partition_by: partition columns, used if the MERGE creates the table.
+            target_partitions: only target rows in these partitions (column -> values) can match, so only
+                those are read: the caller knows a source row cannot match anywhere else.
 
         Returns:
             A `MergeBuilder`; add clauses, then call `execute()`.
         """
-        return MergeBuilder(self, self._ref(ref), source, on, partition_by)
+        return MergeBuilder(self, self._ref(ref), source, on, partition_by, target_partitions)
 
     def optimize(self, ref: TableRef | str, zorder_by: Sequence[str] = (),
                  partitions: Mapping[str, Sequence[Any]] | None = None) -> OptimizeMetrics:

@@ -43,8 +43,9 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
               driver_memory: str | None = None) -> SparkSession:
     """Return the active session (Fabric, tests) or start a local one configured for altaviz.
 
-    The local session uses UTC, Arrow transfers, no UI, and Delta's extension only when its jars are on
-    the classpath (`$ALTAVIZ_DELTA_JARS`, comma-separated); jars are never fetched from Maven.
+    The local session uses UTC, Arrow transfers, no UI, and Delta's extension when its jars are at hand:
+    `$ALTAVIZ_DELTA_JARS` (comma-separated), else the cache `python -m altaviz.runtime.jvm fetch` fills. Jars are
+    never downloaded here; without them the session runs without Delta's extension (the delta-rs back end).
     """
     try:
         from pyspark.sql import SparkSession
@@ -79,11 +80,15 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
         # Cached stage inputs are short-lived; compressing them costs more time than the memory it saves.
         .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
     )
-    jars = os.environ.get(JARS_ENV_VAR)
+    jars = local_jars()
     if jars:
         builder = (builder.config("spark.jars", jars)
                    .config("spark.sql.extensions", DELTA_EXTENSION)
-                   .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG))
+                   .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+                   # Delta replays its log in 50 tasks by default: on a laptop that is 50 tiny tasks per read.
+                   .config("spark.databricks.delta.snapshotPartitions", str(local_cores(cores)))
+                   # VACUUM lists a table in this many tasks (10,000 by default): minutes of empty tasks locally.
+                   .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(4 * local_cores(cores))))
     try:
         spark = builder.getOrCreate()
     except Exception as exc:
@@ -93,12 +98,30 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
     return spark
 
 
+def local_cores(cores: str) -> int:
+    """The number of cores `local[cores]` uses (`*` is every core of this machine)."""
+    return os.cpu_count() or 2 if cores == "*" else max(1, int(cores))
+
+
+def local_jars() -> str | None:
+    """The jars a local session loads, comma-separated: `$ALTAVIZ_DELTA_JARS`, else the project's cache."""
+    from altaviz.runtime.jvm import cached_classpath
+
+    explicit = os.environ.get(JARS_ENV_VAR)
+    if explicit:
+        return explicit
+    cached = cached_classpath()
+    return ",".join(cached) if cached else None
+
+
 def has_spark_delta(spark: SparkSession) -> bool:
     """True when the session can use Delta natively (jars on the classpath and the extension configured)."""
     from py4j.protocol import Py4JError
 
     try:
-        spark._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")  # type: ignore[union-attr]
+        # Jars from `spark.jars` live in Spark's own class loader, not the system one `Class.forName` asks.
+        spark._jvm.org.apache.spark.util.Utils.classForName(  # type: ignore[union-attr]
+            "io.delta.tables.DeltaTable", True, False)
     except Py4JError:  # ClassNotFoundException arrives as a Py4JJavaError
         return False
     return DELTA_EXTENSION in (spark.conf.get("spark.sql.extensions", "") or "")
