@@ -101,6 +101,42 @@ def test_same_file_or_same_readings_again_add_no_rows(ctx, landing, tmp_path):
     assert raw_count(ctx) == 26
 
 
+def test_the_duplicate_check_reads_only_partitions_a_batch_can_collide_with(spark, tmp_path):
+    """An hourly batch is checked against the days it can be stored in, not against months of older partitions."""
+    paths = LocalLakehousePaths(tmp_path / "lh")
+    ingest_times = iter([T0, T0 + timedelta(days=30), T0 + timedelta(days=30, hours=1)])
+    clock_now = {"t": T0}
+
+    def clock() -> datetime:
+        return clock_now["t"]
+
+    ctx = RunContext.create(spark, paths, clock=clock)
+    for i, at in enumerate(ingest_times):
+        clock_now["t"] = at
+        bronze.run(ctx, sources=[str(write_parquet(tmp_path / f"in{i}" / "x.parquet", _readings(3, 4, start=at)))])
+    resent = write_parquet(tmp_path / "again" / "x.parquet", _readings(3, 4, start=T0 + timedelta(days=30)))
+    assert bronze.run(ctx, sources=[str(resent)]).rows_out == 0  # a resend of the day-30 hour still lands once
+    merges = [c for c in ctx.lakehouse.history(bronze.TELEMETRY_RAW) if c["operation"] == "MERGE"]
+    predicates = " ".join(c["operation_parameters"].get("predicate", "") for c in merges)
+    assert "2026-11-20" not in predicates and "2026-12-20" in predicates  # day 0 is never a candidate again
+    assert raw_count(ctx) == 36
+
+
+@pytest.mark.parametrize(("first_reading", "today", "expected"), [
+    (datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC),
+     ["2026-11-19", "2026-11-20", "2026-11-21"]),
+    (datetime(2026, 11, 18, 23, tzinfo=UTC), datetime(2026, 11, 20, 0, tzinfo=UTC),
+     ["2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"]),
+    (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC), ["2026-11-19", "2026-11-20", "2026-11-21"]),
+], ids=["hourly", "backfill-of-two-days", "readings-from-the-future"])
+def test_collision_dates_span_the_batch_from_its_first_reading_to_today(first_reading, today, expected):
+    """The partitions checked run from a day before the batch's first reading to a day after today."""
+    window = (first_reading, first_reading + timedelta(hours=1))
+    assert [d.isoformat() for d in bronze.collision_dates(window, today)] == expected
+    assert [d.isoformat() for d in bronze.collision_dates(None, today)] == [
+        (today.date() + timedelta(days=k)).isoformat() for k in (-1, 0, 1)]
+
+
 def test_repeats_inside_one_batch_land_once(ctx, landing):
     """A reading sent twice in one batch lands once and is counted as a duplicate."""
     rows = _readings(2, 3)

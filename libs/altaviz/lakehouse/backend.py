@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 WriteMode = Literal["append", "overwrite"]
+T = TypeVar("T")
+#: Tries of a write that lost a race with a concurrent commit (each re-reads the table as it now is).
+CONFLICT_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,48 @@ def partition_predicate(partitions: Mapping[str, Sequence[Any]]) -> str:
 
     return " AND ".join(f"`{column}` IN ({', '.join(quoted(v) for v in values)})"
                         for column, values in partitions.items())
+
+
+def target_partition_clause(partitions: Mapping[str, Sequence[Any]] | None) -> str:
+    """` AND target.`col` IN (...)` restricting a MERGE's target to partition values (dates typed as DATE).
+
+    Both engines prune the target's files by it, so the MERGE reads only those partitions, and Delta's
+    conflict check then covers exactly them.
+    """
+    def literal(value: Any) -> str:
+        if isinstance(value, datetime):
+            raise TypeError(f"partition values are dates, strings or integers, not {value!r}")
+        if isinstance(value, date):
+            return f"CAST('{value.isoformat()}' AS DATE)"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return "".join(f" AND target.`{column}` IN ({', '.join(literal(v) for v in values)})"
+                   for column, values in (partitions or {}).items() if values)
+
+
+def retry_on_conflict(path: str, attempt: Callable[[], T], is_conflict: Callable[[BaseException], bool], *,
+                      attempts: int = CONFLICT_ATTEMPTS, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run `attempt` again when it lost a race with another writer's commit; other failures pass through.
+
+    Delta commits optimistically: a writer whose read partitions changed under it fails instead of committing,
+    and its retry sees the other commit (an insert-only MERGE then skips the rows the other writer stored).
+    """
+    from altaviz.errors import LakehouseError
+
+    for number in range(1, attempts + 1):
+        try:
+            return attempt()
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            if number == attempts:
+                raise LakehouseError(f"gave up on Delta table at {path} after {attempts} concurrent-write "
+                                     f"conflicts: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                     ) from exc
+            sleep(min(2.0, 0.05 * 2 ** number) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
 
 
 def check_merge_clauses(path: str, keys: Sequence[str], *, update: bool, insert: bool) -> None:
@@ -87,8 +135,13 @@ class DeltaBackend(ABC):
 
     @abstractmethod
     def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
-              insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
-        """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
+              insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = (),
+              target_partitions: Mapping[str, Sequence[Any]] | None = None) -> MergeMetrics:
+        """Upsert `source` on equality of `keys`; creates the table from `source` when absent.
+
+        One atomic commit; one that conflicts with a concurrent writer is retried on the table as it then is.
+        `target_partitions` (partition column -> values) limits the target rows a source row can match.
+        """
 
     @abstractmethod
     def optimize(self, path: str, zorder_by: Sequence[str] = (),

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from altaviz.errors import EnvironmentSetupError, LakehouseError
-from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode, check_merge_clauses
+from altaviz.lakehouse.backend import (
+    DeltaBackend,
+    MergeMetrics,
+    OptimizeMetrics,
+    WriteMode,
+    check_merge_clauses,
+    retry_on_conflict,
+    target_partition_clause,
+)
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -43,6 +51,17 @@ def _delta_errors(action: str, path: str) -> Iterator[None]:
         yield
     except (DeltaError, pa.ArrowException) as exc:
         raise LakehouseError(f"{action} failed for Delta table at {path}: {exc}") from exc
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True when a delta-rs failure (or its cause) is a lost race with another writer's commit."""
+    from deltalake.exceptions import CommitFailedError
+
+    while exc is not None:
+        if isinstance(exc, CommitFailedError) or "already exists" in str(exc) and "ersion" in str(exc):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
 
 
 def _delta_type(dtype: pa.DataType) -> pa.DataType:
@@ -242,34 +261,43 @@ class DeltaRsBackend(DeltaBackend):
         return self.version(path)
 
     def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
-              insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
-        """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
+              insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = (),
+              target_partitions: Mapping[str, Sequence[Any]] | None = None) -> MergeMetrics:
+        """Upsert `source` on equality of `keys`; creates the table from `source` when absent.
+
+        A commit that conflicts with a concurrent writer is retried on the table as it then is.
+        """
         check_merge_clauses(path, keys, update=update, insert=insert)
         data = self._to_arrow(source)
         missing = [k for k in keys if k not in data.column_names]
         if missing:
             raise LakehouseError(f"MERGE into {path}: key columns {missing} are not in the source "
                                  f"(columns: {', '.join(data.column_names)})")
-        if not self.exists(path):
-            rows = data if insert else data.slice(0, 0)
-            with _delta_errors("MERGE (create)", path):
-                _deltalake().write_deltalake(path, rows, mode="append", partition_by=list(partition_by) or None,
-                                             storage_options=self.storage_options)
-            return MergeMetrics(rows_inserted=rows.num_rows, rows_updated=0, version=self.version(path))
-        table = self._open(path)
-        predicate = " AND ".join([f"target.`{k}` = source.`{k}`" for k in keys],
-                                 ) + _partition_pruning(data, [p for p in partition_by if p in keys])
-        with _delta_errors("MERGE", path):
-            merger = table.merge(source=data, predicate=predicate, source_alias="source", target_alias="target",
-                                 merge_schema=merge_schema)
-            if update:
-                merger = merger.when_matched_update_all()
-            if insert:
-                merger = merger.when_not_matched_insert_all()
-            metrics = merger.execute()
-        return MergeMetrics(rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
-                            rows_updated=int(metrics.get("num_target_rows_updated", 0)),
-                            version=self.version(path))
+        predicate = (" AND ".join(f"target.`{k}` = source.`{k}`" for k in keys)
+                     + _partition_pruning(data, [p for p in partition_by if p in keys])
+                     + target_partition_clause(target_partitions))
+
+        def attempt() -> MergeMetrics:
+            if not self.exists(path):
+                rows = data if insert else data.slice(0, 0)
+                with _delta_errors("MERGE (create)", path):
+                    _deltalake().write_deltalake(path, rows, mode="append", partition_by=list(partition_by) or None,
+                                                 storage_options=self.storage_options)
+                return MergeMetrics(rows_inserted=rows.num_rows, rows_updated=0, version=self.version(path))
+            table = self._open(path)
+            with _delta_errors("MERGE", path):
+                merger = table.merge(source=data, predicate=predicate, source_alias="source", target_alias="target",
+                                     merge_schema=merge_schema)
+                if update:
+                    merger = merger.when_matched_update_all()
+                if insert:
+                    merger = merger.when_not_matched_insert_all()
+                metrics = merger.execute()
+            return MergeMetrics(rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+                                rows_updated=int(metrics.get("num_target_rows_updated", 0)),
+                                version=self.version(path))
+
+        return retry_on_conflict(path, attempt, is_conflict)
 
     def optimize(self, path: str, zorder_by: Sequence[str] = (),
                  partitions: Mapping[str, Sequence[Any]] | None = None) -> OptimizeMetrics:

@@ -15,6 +15,8 @@ from altaviz.lakehouse.backend import (
     WriteMode,
     check_merge_clauses,
     partition_predicate,
+    retry_on_conflict,
+    target_partition_clause,
 )
 from altaviz.schemas import is_naive_timestamp
 
@@ -27,6 +29,19 @@ if TYPE_CHECKING:
 AUTO_MERGE_CONF = "spark.databricks.delta.schema.autoMerge.enabled"
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
 _WRITE_MODES = ("append", "overwrite")
+# Delta's optimistic-concurrency failures (class names and error classes): the commit lost a race, retry it.
+_CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+              "ConcurrentTransactionException", "ConcurrentWriteException", "ProtocolChangedException",
+              "MetadataChangedException", "DELTA_CONCURRENT_", "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True when a Spark/Delta failure (or its cause) is a concurrent-commit conflict."""
+    while exc is not None:
+        if any(marker in f"{type(exc).__name__}: {exc}" for marker in _CONFLICTS):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
 
 
 def _ident(name: str) -> str:
@@ -178,8 +193,12 @@ class SparkDeltaBackend(DeltaBackend):
         return self.version(path)
 
     def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
-              insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = ()) -> MergeMetrics:
-        """Upsert `source` on equality of `keys`; creates the table from `source` when absent."""
+              insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = (),
+              target_partitions: Mapping[str, Sequence[Any]] | None = None) -> MergeMetrics:
+        """Upsert `source` on equality of `keys`; creates the table from `source` when absent.
+
+        A commit that conflicts with a concurrent writer (Delta's optimistic concurrency) is retried.
+        """
         check_merge_clauses(path, keys, update=update, insert=insert)
         source = self.frame(source)
         missing = [k for k in keys if k not in source.columns]
@@ -187,29 +206,35 @@ class SparkDeltaBackend(DeltaBackend):
             raise LakehouseError(f"MERGE into {path}: key columns {missing} are not in the source "
                                  f"(columns: {', '.join(source.columns)})")
         source = utc_timestamps(source)
-        if not self.exists(path):
-            version = self.write(path, source if insert else source.limit(0), mode="append",
-                                 partition_by=partition_by)
-            inserted = _metric(self._last_commit(path)["operation_metrics"], "numOutputRows")
-            return MergeMetrics(rows_inserted=inserted, rows_updated=0, version=version)
-        condition = " AND ".join(f"target.{_ident(k)} = source.{_ident(k)}" for k in keys)
-        with _spark_errors("MERGE", path):
-            builder = self._table(path).alias("target").merge(source.alias("source"), condition)
-            if update:
-                builder = builder.whenMatchedUpdateAll()
-            if insert:
-                builder = builder.whenNotMatchedInsertAll()
-            if merge_schema and hasattr(builder, "withSchemaEvolution"):  # Delta 3.2+
-                builder.withSchemaEvolution().execute()
-            elif merge_schema:
-                with session_conf(self.spark, AUTO_MERGE_CONF, "true"):
-                    builder.execute()
-            else:
-                builder.execute()
-        commit = self._last_commit(path)
-        metrics = commit["operation_metrics"]
-        return MergeMetrics(rows_inserted=_metric(metrics, "numTargetRowsInserted"),
-                            rows_updated=_metric(metrics, "numTargetRowsUpdated"), version=commit["version"])
+        condition = (" AND ".join(f"target.{_ident(k)} = source.{_ident(k)}" for k in keys)
+                     + target_partition_clause(target_partitions))
+
+        def attempt() -> MergeMetrics:
+            if not self.exists(path):
+                version = self.write(path, source if insert else source.limit(0), mode="append",
+                                     partition_by=partition_by)
+                inserted = _metric(self._last_commit(path)["operation_metrics"], "numOutputRows")
+                return MergeMetrics(rows_inserted=inserted, rows_updated=0, version=version)
+            with _spark_errors("MERGE", path):
+                builder = self._table(path).alias("target").merge(source.alias("source"), condition)
+                if update:
+                    builder = builder.whenMatchedUpdateAll()
+                if insert:
+                    builder = builder.whenNotMatchedInsertAll()
+                if merge_schema and hasattr(builder, "withSchemaEvolution"):  # Delta 3.2+
+                    result = builder.withSchemaEvolution().execute()
+                elif merge_schema:
+                    with session_conf(self.spark, AUTO_MERGE_CONF, "true"):
+                        result = builder.execute()
+                else:
+                    result = builder.execute()
+                # The MERGE's own counts: the table's latest commit may already be another writer's.
+                counts = result.first()
+            return MergeMetrics(rows_inserted=int(counts["num_inserted_rows"] or 0) if counts else 0,
+                                rows_updated=int(counts["num_updated_rows"] or 0) if counts else 0,
+                                version=self.version(path))
+
+        return retry_on_conflict(path, attempt, is_conflict)
 
     def optimize(self, path: str, zorder_by: Sequence[str] = (),
                  partitions: Mapping[str, Sequence[Any]] | None = None) -> OptimizeMetrics:

@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,21 +105,33 @@ def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, 
     return None, None
 
 
-def _fresh_rows(ctx: RunContext, batch: DataFrame, window: tuple | None,
-                batch_id: str, ingested_at: datetime) -> DataFrame:
-    """The batch minus readings already in `telemetry_raw` and minus repeats inside the batch."""
-    from pyspark.sql import functions as F
+def collision_dates(window: tuple | None, ingested_at: datetime) -> list[date]:
+    """The `ingestion_date` partitions where a stored copy of a batch's readings can be.
 
+    A reading is stored no earlier than its own time (a day's margin for device clocks running ahead), so only
+    partitions from the batch's earliest reading on can hold one: an hourly batch looks at one or two days,
+    not at months of history.
+    """
+    today = ingested_at.date()
+    first = min(window[0].date(), today) if window is not None else today
+    days = (today - first).days + 3  # first - 1 day .. today + 1 day
+    return [first - timedelta(days=1) + timedelta(days=i) for i in range(days)]
+
+
+def _insert_new(ctx: RunContext, batch: DataFrame, window: tuple | None, batch_id: str,
+                ingested_at: datetime) -> int | None:
+    """Store the batch's readings not stored yet, in one atomic insert-only MERGE on `event_id`.
+
+    Repeats inside the batch are dropped first (the first received copy stays). The MERGE matches against
+    the partitions a copy can be in; a concurrent writer storing the same readings makes it conflict and
+    retry, so a reading lands once however many runs or streams deliver it.
+    """
     from altaviz.transforms.bronze import new_readings, with_lineage
 
-    existing = None
-    if ctx.lakehouse.exists(TELEMETRY_RAW):
-        # A reading's id covers its timestamp, so only stored rows inside the batch's time window can match.
-        in_window = F.col("timestamp").isNull()
-        if window is not None:
-            in_window = in_window | F.col("timestamp").between(F.lit(window[0]), F.lit(window[1]))
-        existing = ctx.lakehouse.read(TELEMETRY_RAW).where(in_window).select("event_id")
-    return batch.transform(new_readings(existing)).transform(with_lineage(batch_id, ingested_at))
+    fresh = batch.transform(new_readings(None)).transform(with_lineage(batch_id, ingested_at))
+    return (ctx.lakehouse.merge(TELEMETRY_RAW, fresh, on=["event_id"], partition_by=["ingestion_date"],
+                                target_partitions={"ingestion_date": collision_dates(window, ingested_at)})
+            .when_not_matched_insert_all().execute().version)
 
 
 def _landed_per_file(ctx: RunContext, batch_id: str, ingested_at: datetime) -> dict[str, int]:
@@ -195,8 +207,7 @@ def run(ctx: RunContext, *, sources: Sequence[str] | None = None) -> StageResult
     batch, window = _scan(ctx, opened)
     if batch is not None:
         ctx.progress(f"bronze: read {sum(o.rows_read for o in outcomes):,} reading(s); writing the new ones")
-        fresh = _fresh_rows(ctx, batch, window, batch_id, ingested_at)
-        version = ctx.lakehouse.write(TELEMETRY_RAW, fresh, mode="append", partition_by=["ingestion_date"])
+        version = _insert_new(ctx, batch, window, batch_id, ingested_at)
         per_file = _landed_per_file(ctx, batch_id, ingested_at)
         for o in outcomes:
             if o.status == LANDED:
