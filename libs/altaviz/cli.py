@@ -19,7 +19,7 @@ from rich.table import Table
 from altaviz.console import RootOption, err, lakehouse_paths, out, progress
 from altaviz.errors import AltavizError, UsageError
 from altaviz.fabric_command import fabric_app
-from altaviz.pipeline_command import pipeline_app
+from altaviz.pipeline_command import WaitOption, pipeline_app
 
 if TYPE_CHECKING:
     from altaviz.stages import StageResult
@@ -147,10 +147,11 @@ def run(
         "--as-of", help="The run's as-of time (ISO 8601, UTC when no offset) for freshness and alerts; "
                 "default: now, or for a simulated fleet the end of its simulated data.",
         show_default=False)] = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """The main job: simulate a demo fleet if nothing has landed, then run pipelines/pl_altaviz_hourly."""
     from altaviz.pipeline_command import execute as execute_pipeline
-    from altaviz.pipeline_command import exit_documents, print_run, raise_if_failed, simulated_as_of
+    from altaviz.pipeline_command import exit_documents, print_run, raise_if_failed, simulated_as_of, take_lease
     from altaviz.runner.plan import build_plan
     from altaviz.runner.project import medallion_pipeline, notebooks_for
     from altaviz.simulator import simulate as run_simulation
@@ -159,17 +160,23 @@ def run(
     params = {"as_of": _parse_timestamp(as_of).isoformat()} if as_of else {}  # type: ignore[union-attr]
     folder = medallion_pipeline()
     plan = build_plan(folder, notebooks_for(folder), params)  # a broken definition fails before anything runs
-    ctx = _context(lakehouse_root)
-    landing = ctx.paths.files_path("lh_bronze_raw", ctx.settings.bronze.landing_dir)
-    if not ctx.files.list_files(landing) and not ctx.lakehouse.exists(bronze.TELEMETRY_RAW):
-        demo = ctx.settings.demo
-        _progress(f"nothing has landed: simulating a demo fleet of {demo.compressors} compressors x {demo.days} day(s)")
-        report = run_simulation(ctx.paths, compressors=demo.compressors, days=demo.days, seed=demo.seed,
-                                progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
-        out.print(f"simulate: {report.readings:,} reading(s) from {report.compressors:,} compressor(s), "
-                  f"{report.failing_units} failing unit(s) ({report.seconds:.1f}s)", highlight=False)
-    plan = build_plan(folder, notebooks_for(folder), simulated_as_of(plan, params, lakehouse_root))
-    result = execute_pipeline(plan, root=lakehouse_root, spark=lambda: ctx.spark)
+    lease = take_lease(lakehouse_root, wait, "altaviz run")
+    if lease is None:
+        return
+    with lease:
+        ctx = _context(lakehouse_root)
+        out.print(f"Delta back end: {ctx.lakehouse.backend.name}", highlight=False)
+        landing = ctx.paths.files_path("lh_bronze_raw", ctx.settings.bronze.landing_dir)
+        if not ctx.files.list_files(landing) and not ctx.lakehouse.exists(bronze.TELEMETRY_RAW):
+            demo = ctx.settings.demo
+            _progress(f"nothing has landed: simulating a demo fleet of {demo.compressors} compressors x "
+                      f"{demo.days} day(s)")
+            report = run_simulation(ctx.paths, compressors=demo.compressors, days=demo.days, seed=demo.seed,
+                                    progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
+            out.print(f"simulate: {report.readings:,} reading(s) from {report.compressors:,} compressor(s), "
+                      f"{report.failing_units} failing unit(s) ({report.seconds:.1f}s)", highlight=False)
+        plan = build_plan(folder, notebooks_for(folder), simulated_as_of(plan, params, lakehouse_root))
+        result = execute_pipeline(plan, root=lakehouse_root, spark=lambda: ctx.spark)
     printers = {"bronze": _print_report, "silver": _print_silver, "gold": _print_gold}
     for document in exit_documents(result):
         printer = printers.get(document.get("stage"))
@@ -308,7 +315,8 @@ def bench(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table(title=f"altaviz bench: {compressors:,} compressors x {days} day(s), median of {repeat}")
+    table = Table(title=f"altaviz bench: {compressors:,} compressors x {days} day(s), median of {repeat}, "
+                        f"Delta back end {report['delta_backend']}")
     for column in ("stage", "rows", "median s", "rows/s", "limit s", "ok", "peak py MB", "peak jvm MB"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for s in report["stages"]:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from altaviz.runner.execute import PipelineRun
+    from altaviz.runner.lease import RunLease
     from altaviz.runner.plan import PipelinePlan
 
 pipeline_app = typer.Typer(help="Check and run Fabric data pipelines (pipelines/<name>.DataPipeline) locally.",
@@ -116,6 +117,26 @@ def simulated_as_of(plan: PipelinePlan, params: dict[str, str], root: str | None
     return {**params, "as_of": end.isoformat()}
 
 
+WaitOption = Annotated[float, typer.Option(
+    "--wait", help="Seconds to wait for a run already in progress on this lakehouse; after that, exit 0 "
+                   "without running (one run at a time, as Fabric's pipeline concurrency of 1).")]
+
+
+def take_lease(root: str | None, wait: float, command: str) -> RunLease | None:
+    """The lakehouse's run lease, or None (after one line saying so) when another run still holds it."""
+    from altaviz.runner.lease import RunLease
+
+    if wait < 0:
+        raise UsageError(f"--wait must be >= 0 seconds, got {wait:g}")
+    lease = RunLease(lakehouse_paths(root).root, command)  # type: ignore[attr-defined]
+    if lease.acquire(wait, on_wait=lambda holder: progress(
+            f"a run is in progress on this lakehouse ({holder.describe()}); waiting up to {wait:g}s")):
+        return lease
+    out.print(f"altaviz: a run is already in progress on {lease.path.parent} ({lease.holder().describe()}); "
+              "not starting another", highlight=False, markup=False)
+    return None
+
+
 def exit_documents(run: PipelineRun) -> list[dict[str, Any]]:
     """The JSON exit values of the activities that produced one, in run order."""
     documents = []
@@ -145,11 +166,16 @@ def run(
     run_id: Annotated[str | None, typer.Option(help="Pipeline run id (default: a new GUID).",
                                                show_default=False)] = None,
     lakehouse_root: RootOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Run a pipeline locally: activities in dependency order, each notebook in-process on one Spark session."""
     params = parse_params(param or [])
     plan = load_plan(folder, notebooks, params)
-    plan = load_plan(folder, notebooks, simulated_as_of(plan, params, lakehouse_root))
-    result = execute(plan, root=lakehouse_root, run_id=run_id)
+    lease = take_lease(lakehouse_root, wait, f"altaviz pipeline run {folder}")
+    if lease is None:
+        return
+    with lease:
+        plan = load_plan(folder, notebooks, simulated_as_of(plan, params, lakehouse_root))
+        result = execute(plan, root=lakehouse_root, run_id=run_id)
     print_run(result)
     raise_if_failed(result)

@@ -111,6 +111,12 @@ def test_the_medallion_pipeline_runs_hourly():
     assert config["startDateTime"] < config["endDateTime"] and config["localTimeZoneId"]
 
 
+def test_the_medallion_pipeline_never_runs_twice_at_once():
+    """`concurrency: 1`: an hourly run still going when the next is due, or a manual run beside it, queues in Fabric."""
+    content = read_pipeline(REPO / "pipelines" / "pl_altaviz_hourly.DataPipeline").content
+    assert content["properties"]["concurrency"] == 1
+
+
 def test_item_json_files_are_stable_and_pretty():
     """Item JSON is indented and ends with a newline, so Fabric Git diffs stay readable."""
     for path in [*REPO.glob("fabric_notebooks/*/.platform"), *REPO.glob("pipelines/*/*")]:
