@@ -208,10 +208,12 @@ class GoldSettings:
     resolve_after_hours: float = 2.0
     stale_after_hours: float = 3.0
     close_after_days: float = 7.0
+    #: OPTIMIZE (Z-order) the dates a run wrote only once they hold more than this many files per date.
+    optimize_min_files: int = 8
 
     def __post_init__(self) -> None:
         _require_positive(self, "gold", ("escalate_after_hours", "resolve_after_hours", "stale_after_hours",
-                                         "close_after_days"))
+                                         "close_after_days", "optimize_min_files"))
 
 
 @dataclass(frozen=True)

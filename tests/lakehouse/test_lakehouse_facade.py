@@ -56,6 +56,10 @@ class RecordingBackend(DeltaBackend):
                      partition_by=tuple(partition_by), target_partitions=target_partitions)
         return MergeMetrics(rows_inserted=1, rows_updated=2, version=3)
 
+    def file_count(self, path, partitions=None):
+        self._record("file_count", path, partitions=partitions)
+        return 9
+
     def optimize(self, path, zorder_by=(), partitions=None):
         self._record("optimize", path, zorder_by=tuple(zorder_by))
         return OptimizeMetrics(files_added=1, files_removed=4, version=5)
@@ -184,3 +188,16 @@ def test_a_bad_backend_choice_or_spark_without_jars_is_one_clear_error(monkeypat
     monkeypatch.setattr(runtime_spark, "has_spark_delta", lambda spark: False)
     with pytest.raises(EnvironmentSetupError, match="altaviz.runtime.jvm fetch"):
         select_backend(object(), "spark")
+
+
+@pytest.mark.parametrize(("min_files", "dates", "optimized"), [(8, ["2026-01-05"], True), (9, ["2026-01-05"], False),
+                                                              (4, ["2026-01-05", "2026-01-06"], True),
+                                                              (5, ["2026-01-05", "2026-01-06"], False)],
+                         ids=["fragmented", "compact-enough", "two-dates-fragmented", "two-dates-compact"])
+def test_optimize_runs_only_once_small_files_accumulate(root, min_files, dates, optimized):
+    """OPTIMIZE rewrites the partitions a run wrote only when they average more than the configured file count."""
+    backend = RecordingBackend({LocalLakehousePaths(root).table_path(RAW)})
+    lh = Lakehouse(None, LocalLakehousePaths(root), backend)
+    result = lh.optimize_if_fragmented(RAW, ["compressor_id"], {"date": dates}, min_files)
+    assert (result is not None) == optimized
+    assert [c[0] for c in backend.calls] == ["file_count", *(["optimize"] if optimized else [])]

@@ -70,8 +70,8 @@ def test_maven_resolves_into_the_cache_and_leaves_out_jars_pyspark_ships(tmp_pat
 
 
 @pytest.mark.parametrize("mvn_body", [
-    "echo '[ERROR] Failed to execute goal: Could not transfer artifact io.delta:delta-spark_2.13:pom:4.2.0 "
-    "from/to central: repo.maven.apache.org: Temporary failure in name resolution'; exit 1\n",
+    ("echo '[ERROR] Failed to execute goal: Could not transfer artifact io.delta:delta-spark_2.13:pom:4.2.0 "
+    "from/to central: repo.maven.apache.org: Temporary failure in name resolution'; exit 1\n"),
     None,
 ], ids=["maven-central-unreachable", "no-maven"])
 def test_without_maven_central_the_set_up_says_so_in_one_line_and_goes_on(tmp_path, monkeypatch, capsys, mvn_body):

@@ -18,7 +18,7 @@ from altaviz.transforms.bronze import (
     event_hashes,
     event_id,
     event_id_of,
-    new_readings,
+    first_received,
     to_contract,
 )
 
@@ -123,27 +123,16 @@ def _with_hashes(df):
     return _contract(df).select("*", *event_hashes())
 
 
-def test_new_readings_keeps_the_first_received_copy_of_a_repeat(scan):
+def test_first_received_keeps_the_earliest_copy_of_a_repeat(scan):
     """Repeats of one reading collapse to the copy from the earliest file, then the earliest offset."""
     row = ("C1", "2026-11-20T10:05:00Z", "3.5", "200", "55", "1000", "1400", "9000")
     other = ("C2", "2026-11-20T10:05:00Z", "3.5", "200", "55", "1000", "1400", "9000")
     late = _with_hashes(scan([row])).withColumn("_file_rank", F.lit(1))
     early = _with_hashes(scan([other, row, row]))
     both = late.unionByName(early)
-    kept = both.transform(new_readings(None)).orderBy("compressor_id").collect()
+    kept = both.transform(first_received()).orderBy("compressor_id").collect()
     assert [(r.compressor_id, r._file_rank) for r in kept] == [("C1", 0), ("C2", 0)]
     assert kept[0].source_offset < max(r.source_offset for r in both.collect() if r.compressor_id == "C1")
-
-
-def test_new_readings_drops_ids_already_stored(scan):
-    """A reading whose id is already in the table is not landed again; others are."""
-    rows = [("C1", "2026-11-20T10:05:00Z", "3.5", "200", "55", "1000", "1400", "9000"),
-            ("C2", "2026-11-20T10:05:00Z", "3.5", "200", "55", "1000", "1400", "9000")]
-    batch = _with_hashes(scan(rows))
-    stored = batch.where(F.col("compressor_id") == "C1").select(
-        event_id_of(F.col("_h1"), F.col("_h2")).alias("event_id"))
-    kept = batch.transform(new_readings(stored)).collect()
-    assert [r.compressor_id for r in kept] == ["C2"]
 
 
 def test_event_id_of_hash_halves_matches_event_id(scan):

@@ -9,13 +9,14 @@ import pytest
 
 from altaviz.schemas import SENSOR_COLUMNS
 from altaviz.transforms.silver import (
+    flag_outliers,
+    preferred_stats,
     reject_reasons,
     repeated_events,
     stuck_events,
     unit_sensor_stats,
     with_reference,
 )
-from altaviz.transforms.silver_batch import batch_sensor_stats, flag_outliers, preferred_stats
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 LIMITS = {s: (0.0, 100000.0) for s in SENSOR_COLUMNS}
@@ -83,38 +84,41 @@ def test_the_first_applicable_reason_is_the_one_recorded(spark, row, reason):
     assert labeled.first().reject_reason == reason
 
 
-def _batch(rows, reasons=None):
-    """A collected Silver batch: readings with `reject_reason` / `reject_detail` (null for so-far clean)."""
-    table = pa.Table.from_pylist([{k: r[k] for k in ("compressor_id", "timestamp", *SENSOR_COLUMNS)} for r in rows])
+def _labelled(spark, rows, reasons=None):
+    """Silver's labelled rows: readings with `reject_reason` / `reject_detail` (null for so-far clean)."""
     reasons = reasons or [None] * len(rows)
-    return (table.append_column("reject_reason", pa.array(reasons, pa.string()))
-            .append_column("reject_detail", pa.array([None if r is None else "why" for r in reasons], pa.string())))
+    table = pa.Table.from_pylist([{k: r[k] for k in ("compressor_id", "timestamp", *SENSOR_COLUMNS)} for r in rows])
+    table = (table.append_column("reject_reason", pa.array(reasons, pa.string()))
+             .append_column("reject_detail", pa.array([None if r is None else "why" for r in reasons], pa.string())))
+    return spark.createDataFrame(table)
 
 
 def test_stats_come_from_history_when_there_is_enough_else_from_the_batch(spark):
     """A unit with enough trailing history uses it; a unit without falls back to its batch readings."""
     history = unit_sensor_stats(_frame(spark, [_row("U1", s, 10.0 + s % 2) for s in range(60)]
-                                       + [_row("U2", s, 50.0) for s in range(3)])).toArrow()
-    batch = batch_sensor_stats(_batch([_row("U1", s, 99.0) for s in range(5)]
-                                      + [_row("U2", s, 70.0 + s) for s in range(5)]
-                                      + [_row("U2", 9, 5000.0)], reasons=[None] * 10 + ["impossible_value"]))
-    stats = {r["compressor_id"]: r for r in preferred_stats(history, batch, 48).to_pylist()}
+                                       + [_row("U2", s, 50.0) for s in range(3)]))
+    labelled = _labelled(spark, [_row("U1", s, 99.0) for s in range(5)] + [_row("U2", s, 70.0 + s) for s in range(5)]
+                         + [_row("U2", 9, 5000.0)], reasons=[None] * 10 + ["impossible_value"])
+    batch = unit_sensor_stats(labelled.where("reject_reason IS NULL"))
+    stats = {r["compressor_id"]: r.asDict() for r in preferred_stats(history, batch, 48).collect()}
+    assert set(stats) == {"U1", "U2"}
     assert stats["U1"]["_n"] == 60 and stats["U1"]["_mean_vibration_mms"] == pytest.approx(10.5)
     # The rejected 5000.0 does not count: U2's batch stats are of 70..74 only.
     assert stats["U2"]["_n"] == 5 and stats["U2"]["_mean_vibration_mms"] == pytest.approx(72.0)
     assert stats["U2"]["_std_vibration_mms"] == pytest.approx(1.5811388, rel=1e-6)  # sample std of 70..74
 
 
-def test_only_so_far_clean_readings_beyond_the_band_become_outliers():
+def test_only_so_far_clean_readings_beyond_the_band_become_outliers(spark):
     """Beyond 4 sigma on one sensor: outlier, naming that sensor; an already rejected reading keeps its reason;
     a unit whose sensor never varies (std 0) or has no stats is never an outlier."""
-    stats = pa.Table.from_pylist([{"compressor_id": "U1", "_n": 100, **{f"_mean_{s}": 10.0 for s in SENSOR_COLUMNS},
-                                   **{f"_std_{s}": 1.0 for s in SENSOR_COLUMNS}},
-                                  {"compressor_id": "U2", "_n": 100, **{f"_mean_{s}": 10.0 for s in SENSOR_COLUMNS},
-                                   **{f"_std_{s}": 0.0 for s in SENSOR_COLUMNS}}])
+    stats = spark.createDataFrame(pa.Table.from_pylist([
+        {"compressor_id": unit, "_n": 100, **{f"_mean_{s}": 10.0 for s in SENSOR_COLUMNS},
+         **{f"_std_{s}": std for s in SENSOR_COLUMNS}} for unit, std in (("U1", 1.0), ("U2", 0.0))]))
     rows = [_row("U1", 0, 10.0, vibration_mms=14.5), _row("U1", 1, 10.0, vibration_mms=13.9),
             _row("U1", 2, 10.0, gas_flow_mcf=0.0), _row("U2", 0, 99.0), _row("U3", 0, 99.0)]
-    out = flag_outliers(_batch(rows, reasons=[None, None, "stuck_sensor", None, None]), stats, 4.0).to_pylist()
+    labelled = _labelled(spark, rows, reasons=[None, None, "stuck_sensor", None, None])
+    out = labelled.transform(flag_outliers(stats, 4.0)).orderBy("compressor_id", "timestamp").collect()
+    assert [r.compressor_id for r in out] == ["U1", "U1", "U1", "U2", "U3"] and list(out[0].asDict()) == labelled.columns
     assert [r["reject_reason"] for r in out] == ["outlier_4sigma", None, "stuck_sensor", None, None]
     assert out[0]["reject_detail"] == "beyond 4 sigma of the unit's trailing mean: vibration_mms"
     assert out[2]["reject_detail"] == "why"

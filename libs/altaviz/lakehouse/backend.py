@@ -149,6 +149,10 @@ class DeltaBackend(ABC):
         """Compact small files, clustering by `zorder_by` when given; only in `partitions` (column -> values)."""
 
     @abstractmethod
+    def file_count(self, path: str, partitions: Mapping[str, Sequence[Any]] | None = None) -> int:
+        """Data files the latest version references (only in `partitions` when given), read from the log."""
+
+    @abstractmethod
     def vacuum(self, path: str, retention_hours: float = 168.0) -> list[str]:
         """Delete files no longer referenced and older than the retention; returns what was removed."""
 

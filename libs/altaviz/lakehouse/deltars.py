@@ -311,6 +311,12 @@ class DeltaRsBackend(DeltaBackend):
                                files_removed=int(metrics.get("numFilesRemoved", 0)),
                                version=self.version(path), extra=dict(metrics))
 
+    def file_count(self, path: str, partitions: Mapping[str, Sequence[Any]] | None = None) -> int:
+        """Data files the latest version references, in `partitions` when given (from the log)."""
+        filters = [(column, "in", [str(v) for v in values]) for column, values in (partitions or {}).items()] or None
+        with _delta_errors("listing files", path):
+            return len(self._open(path).file_uris(partition_filters=filters))
+
     def vacuum(self, path: str, retention_hours: float = 168.0) -> list[str]:
         """Delete unreferenced files older than the retention (hours, rounded up); returns what was removed.
 

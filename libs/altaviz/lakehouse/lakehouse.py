@@ -233,6 +233,27 @@ class Lakehouse:
         """
         return self.backend.optimize(self._existing_path(ref), tuple(zorder_by), partitions)
 
+    def optimize_if_fragmented(self, ref: TableRef | str, zorder_by: Sequence[str], partitions: Mapping[str, Sequence[Any]],
+                               min_files_per_partition: int) -> OptimizeMetrics | None:
+        """OPTIMIZE `partitions` only once they average more than `min_files_per_partition` files.
+
+        Each MERGE adds a few files; compacting on every run would rewrite the same data hourly.
+
+        Args:
+            ref: the table.
+            zorder_by: columns to cluster by.
+            partitions: the partitions a run wrote (partition column -> values).
+            min_files_per_partition: the average number of files per partition that triggers OPTIMIZE.
+
+        Returns:
+            What OPTIMIZE rewrote, or None when the partitions were still compact enough.
+        """
+        path = self._existing_path(ref)
+        count = max(1, max((len(v) for v in partitions.values()), default=1))
+        if self.backend.file_count(path, partitions) <= min_files_per_partition * count:
+            return None
+        return self.backend.optimize(path, tuple(zorder_by), partitions)
+
     def vacuum(self, ref: TableRef | str, retention_hours: float = 168.0) -> list[str]:
         """Delete files no longer referenced and older than the retention; old versions become unreadable.
 

@@ -250,6 +250,14 @@ class SparkDeltaBackend(DeltaBackend):
                                files_removed=_metric(metrics, "numFilesRemoved"),
                                version=self.version(path), extra=metrics)
 
+    def file_count(self, path: str, partitions: Mapping[str, Sequence[Any]] | None = None) -> int:
+        """Data files the latest version references, in `partitions` when given (partition pruning, no scan)."""
+        with _spark_errors("listing files", path):
+            table = self.read(path)
+            if partitions:
+                table = table.where(partition_predicate(partitions))
+            return len(table.inputFiles())
+
     def vacuum(self, path: str, retention_hours: float = 168.0) -> list[str]:
         """Delete unreferenced files older than the retention; returns what was removed.
 

@@ -126,9 +126,9 @@ def _insert_new(ctx: RunContext, batch: DataFrame, window: tuple | None, batch_i
     the partitions a copy can be in; a concurrent writer storing the same readings makes it conflict and
     retry, so a reading lands once however many runs or streams deliver it.
     """
-    from altaviz.transforms.bronze import new_readings, with_lineage
+    from altaviz.transforms.bronze import first_received, with_lineage
 
-    fresh = batch.transform(new_readings(None)).transform(with_lineage(batch_id, ingested_at))
+    fresh = batch.transform(first_received()).transform(with_lineage(batch_id, ingested_at))
     return (ctx.lakehouse.merge(TELEMETRY_RAW, fresh, on=["event_id"], partition_by=["ingestion_date"],
                                 target_partitions={"ingestion_date": collision_dates(window, ingested_at)})
             .when_not_matched_insert_all().execute().version)

@@ -25,6 +25,7 @@ from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark.sql import DataFrame
 
     from altaviz.runtime.context import RunContext
     from altaviz.thresholds import Thresholds
@@ -79,7 +80,7 @@ def _touched(ctx: RunContext, watermark: datetime | None) -> list[Any]:
             .collect())
 
 
-def _aggregate(ctx: RunContext, touched: list[Any], thresholds: Thresholds) -> pa.Table:
+def _aggregate(ctx: RunContext, touched: list[Any], thresholds: Thresholds) -> DataFrame:
     """Recompute the windows anchored on every hour the new rows can affect, for the units that have them."""
     from pyspark.sql import functions as F
 
@@ -111,7 +112,31 @@ def _aggregate(ctx: RunContext, touched: list[Any], thresholds: Thresholds) -> p
                "date": F.to_date("agg_timestamp")}
     statused = with_status(anchored, thresholds)
     return statused.select(*[(derived[f.name] if f.name in derived else F.col(f.name)).cast(f.dataType).alias(f.name)
-                             for f in sensor_readings_agg_schema().fields]).toArrow()
+                             for f in sensor_readings_agg_schema().fields])
+
+
+def _write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
+                   ) -> tuple[int, dict[str, dict[str, str | None]]]:
+    """MERGE the recomputed windows into `sensor_readings_agg` in Spark; return the row count and, per unit,
+    the sensor statuses of its newest hour (the only rows brought to the driver: one per unit)."""
+    from pyspark.sql import functions as F
+
+    windows = _aggregate(ctx, touched, thresholds).persist()
+    try:
+        summary = windows.groupBy("date").count().collect()
+        agg_rows, dates = sum(r["count"] for r in summary), [r.date for r in summary]
+        ctx.progress(f"gold: merging {agg_rows:,} window row(s) into sensor_readings_agg")
+        ctx.lakehouse.merge(SENSOR_READINGS_AGG, windows, on=["compressor_id", "agg_timestamp", "window_type", "date"],
+                            partition_by=["date"]).when_matched_update_all().when_not_matched_insert_all().execute()
+        newest = small_frame(ctx.spark, [{"compressor_id": r.compressor_id, "agg_timestamp": _floor_hour(as_utc(r.hi))}
+                                         for r in touched], "compressor_id string, agg_timestamp timestamp")
+        latest = (windows.where(F.col("window_type") == "1hr").join(F.broadcast(newest), ["compressor_id", "agg_timestamp"])
+                  .select("compressor_id", *[f"{s}_status" for s in SENSOR_COLUMNS]).collect())
+    finally:
+        windows.unpersist()
+    ctx.lakehouse.optimize_if_fragmented(SENSOR_READINGS_AGG, ["compressor_id"], {"date": dates},
+                                         ctx.settings.gold.optimize_min_files)
+    return agg_rows, {r.compressor_id: {s: r[f"{s}_status"] for s in SENSOR_COLUMNS} for r in latest}
 
 
 # --- alerts ------------------------------------------------------------------------------------------------------
@@ -268,8 +293,6 @@ def _write_serving(ctx: RunContext, fleet: list[dict[str, Any]], stations: dict[
 
 def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     """Aggregate new Silver rows into windows, advance the alert lifecycle to `as_of`, rebuild health tables."""
-    import pyarrow.compute as pc
-
     from altaviz.thresholds import load_thresholds
     from altaviz.transforms.alerts import evaluate_alerts
 
@@ -290,20 +313,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     agg_rows = 0
     latest_status: dict[str, dict[str, str | None]] = {}
     if touched:
-        batch = _aggregate(ctx, touched, thresholds)
-        agg_rows = batch.num_rows
-        ctx.progress(f"gold: merging {agg_rows:,} window row(s) into sensor_readings_agg")
-        ctx.lakehouse.merge(SENSOR_READINGS_AGG, batch, on=["compressor_id", "agg_timestamp", "window_type", "date"],
-                            partition_by=["date"]).when_matched_update_all().when_not_matched_insert_all().execute()
-        dates = pc.unique(batch["date"]).to_pylist()
-        ctx.lakehouse.optimize(SENSOR_READINGS_AGG, zorder_by=["compressor_id"], partitions={"date": dates})
-        newest_hour = {r.compressor_id: _floor_hour(as_utc(r.hi)) for r in touched}
-        hourly = batch.filter(pc.equal(batch["window_type"], "1hr")).select(
-            ["compressor_id", "agg_timestamp", *[f"{s}_status" for s in SENSOR_COLUMNS]]).to_pylist()
-        for r in hourly:
-            if newest_hour.get(r["compressor_id"]) == as_utc(r["agg_timestamp"]):
-                latest_status[r["compressor_id"]] = {s: r[f"{s}_status"] for s in SENSOR_COLUMNS}
-        del batch
+        agg_rows, latest_status = _write_windows(ctx, touched, thresholds)
 
     # Alerts: every complete hour not evaluated yet, in time order.
     evaluate_to = _floor_hour(as_of)

@@ -19,10 +19,10 @@ from altaviz.stages import StageResult
 from altaviz.stages.bronze import TELEMETRY_RAW
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
+    from altaviz.lakehouse.backend import MergeMetrics
     from altaviz.runtime.context import RunContext
 
 TELEMETRY_CLEAN = TableRef("lh_silver_cleaned", "telemetry_clean")
@@ -77,23 +77,28 @@ def _clean_near(ctx: RunContext, start: datetime, end: datetime) -> DataFrame | 
 
 
 def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: datetime,
-           span: tuple[datetime, datetime], lateness_cutoff: datetime | None) -> pa.Table:
-    """First-received readings of the window, collected once, with `reject_reason` (null for clean) and detail.
+           span: tuple[datetime, datetime], lateness_cutoff: datetime | None) -> tuple[DataFrame, DataFrame]:
+    """First-received readings of the window with `reject_reason` (null for clean) and detail, as a DataFrame.
 
-    Spark decides every test that needs the window's context (repeats, stuck runs, reference data, rules);
-    the per-unit outlier test then runs on the collected batch against trailing statistics.
+    Everything stays in Spark: only the few repeated and stuck event ids and the per-unit statistics (one row
+    per unit) are small enough to be broadcast; the readings themselves are never brought to the driver.
+
+    Returns:
+        The labelled rows, and the cached frame they are computed from (for the caller to unpersist): the
+        labelling plan runs once, the outlier test and every later action read the cache.
     """
     from pyspark.sql import functions as F
 
     from altaviz.transforms.silver import (
         first_received_with_stuck,
+        flag_outliers,
+        preferred_stats,
         reject_reasons,
         repeated_events,
         stuck_events,
         unit_sensor_stats,
         with_reference,
     )
-    from altaviz.transforms.silver_batch import batch_sensor_stats, flag_outliers, preferred_stats
 
     cfg = ctx.settings.silver
     if dims is None:  # no reference data at all: every reading is of an unknown compressor
@@ -115,41 +120,68 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
              .transform(reject_reasons(as_of=as_of, future_tolerance_minutes=cfg.future_tolerance_minutes,
                                        lateness_cutoff=lateness_cutoff, limits=limits))
              .withColumn("station_id", F.coalesce(F.col("_ref_station_id"), F.col("station_id"))))
-    batch = _labelled_batch(basic)
-    history = unit_sensor_stats(history_rows).toArrow() if history_rows is not None else None
-    stats = preferred_stats(history, batch_sensor_stats(batch), cfg.outlier_min_history)
-    return flag_outliers(batch, stats, cfg.outlier_sigma)
+    labelled = _output_columns(basic).persist()
+    history = unit_sensor_stats(history_rows) if history_rows is not None else None
+    passing = unit_sensor_stats(labelled.where(F.col("reject_reason").isNull()))
+    stats = small_frame(ctx.spark, preferred_stats(history, passing, cfg.outlier_min_history).collect(),
+                        passing.schema)
+    return labelled.transform(flag_outliers(stats, cfg.outlier_sigma)), labelled
 
 
-def _labelled_batch(labeled: DataFrame) -> pa.Table:
-    """Every column either output table takes from the labelled rows, typed as stored, collected once as Arrow.
-
-    One pass over the window feeds both MERGEs, the counts and the books: the clean and rejected tables are
-    then cut from this batch on the driver instead of re-running the labelling for each.
-    """
+def _output_columns(labeled: DataFrame) -> DataFrame:
+    """Every column either output table takes from the labelled rows, typed as stored."""
     from pyspark.sql import functions as F
 
     fields = {f.name: f.dataType for schema in (telemetry_clean_schema(), telemetry_rejected_schema())
               for f in schema.fields if f.name not in _RUN_COLUMNS}
     derived = {"date": F.to_date("timestamp")}
     return labeled.select(*[(derived.get(name, F.col(name))).cast(dtype).alias(name)
-                            for name, dtype in fields.items()]).toArrow()
+                            for name, dtype in fields.items()])
 
 
 #: Output columns that hold the run's own values rather than the reading's.
 _RUN_COLUMNS = ("silver_run_id", "processed_at", "rejected_at", "rejected_date")
 
 
-def _shaped(rows: pa.Table, schema: StructType, run_values: dict[str, Any]) -> pa.Table:
+def _shaped(rows: DataFrame, schema: StructType, run_values: dict[str, Any]) -> DataFrame:
     """`rows` with exactly the columns of `schema`, in order; run-level columns filled with `run_values`."""
-    import pyarrow as pa
-    from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql import functions as F
 
-    target = to_arrow_schema(schema)
-    columns = [rows[f.name].cast(f.type) if f.name in rows.column_names
-               else pa.repeat(pa.scalar(run_values[f.name], type=f.type), rows.num_rows)
-               for f in target]
-    return pa.Table.from_arrays(columns, schema=pa.schema([f.with_nullable(True) for f in target]))
+    return rows.select(*[(F.col(f.name) if f.name in rows.columns else F.lit(run_values[f.name]))
+                         .cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: datetime
+           ) -> tuple[int, int, datetime | None, dict[str, int], list[Any], MergeMetrics]:
+    """MERGE the labelled window's clean and rejected readings; return the counts the books and checks need.
+
+    One aggregate over the labelled rows gives every count; the MERGEs run in Spark.
+    """
+    from pyspark.sql import functions as F
+
+    is_clean = F.col("reject_reason").isNull()
+    per_reason = (labelled.groupBy("reject_reason")
+                  .agg(F.count(F.lit(1)).alias("n"), F.max("timestamp").alias("newest"),
+                       F.collect_set("date").alias("dates")).collect())
+    clean_summary = next((r for r in per_reason if r.reject_reason is None), None)
+    by_reason = {r.reject_reason: r.n for r in per_reason if r.reject_reason is not None}
+    clean_rows, rejected_rows = (clean_summary.n if clean_summary else 0), sum(by_reason.values())
+    max_event = as_utc(clean_summary.newest) if clean_summary else None
+    ctx.progress(f"silver: {clean_rows:,} clean, {rejected_rows:,} rejected")
+    clean = _shaped(labelled.where(is_clean), telemetry_clean_schema(),
+                    {"silver_run_id": run_id, "processed_at": processed_at})
+    rejected = _shaped(labelled.where(~is_clean), telemetry_rejected_schema(),
+                       {"silver_run_id": run_id, "rejected_at": processed_at, "rejected_date": processed_at.date()})
+    ctx.progress("silver: merging clean readings into telemetry_clean")
+    # `date` follows from `timestamp`; having it in the key lets MERGE read only the partitions touched.
+    clean_dates = sorted(clean_summary.dates) if clean_summary else []
+    merged = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
+                                  partition_by=["date"], target_partitions={"date": clean_dates} if clean_dates else None)
+              .when_not_matched_insert_all().execute())
+    ctx.progress("silver: merging rejected readings into telemetry_rejected")
+    ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"]) \
+        .when_not_matched_insert_all().execute()
+    return clean_rows, rejected_rows, max_event, dict(sorted(by_reason.items())), clean_dates, merged
 
 
 def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
@@ -158,7 +190,6 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     Re-running over the same Bronze data changes nothing (a watermark on `ingested_at`, and MERGE on the
     natural keys). Books balance per run: raw rows = clean + rejected + duplicates dropped.
     """
-    import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
     from altaviz.quality import QualityInputs, evaluate, failed_blocks, load_quality_config, results_frame
@@ -189,29 +220,14 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     lo = as_utc(summary.lo) or as_of
     hi = as_utc(summary.hi) or lo
     cutoff = event_high - timedelta(hours=ctx.settings.silver.lateness_hours) if event_high else None
-    batch = _label(ctx, window, dims, as_of, (lo, hi), cutoff)
-    is_clean = pc.is_null(batch["reject_reason"])
-    clean = _shaped(batch.filter(is_clean), telemetry_clean_schema(),
-                    {"silver_run_id": run_id, "processed_at": processed_at})
-    rejected = _shaped(batch.filter(pc.invert(is_clean)), telemetry_rejected_schema(),
-                       {"silver_run_id": run_id, "rejected_at": processed_at, "rejected_date": processed_at.date()})
-    del batch
-    clean_rows, rejected_rows = clean.num_rows, rejected.num_rows
-    max_event = pc.max(clean["timestamp"]).as_py() if clean_rows else None
-    by_reason = {r["values"]: r["counts"] for r in pc.value_counts(rejected["reject_reason"]).to_pylist()}
+    labelled, cached = _label(ctx, window, dims, as_of, (lo, hi), cutoff)
+    try:
+        clean_rows, rejected_rows, max_event, by_reason, clean_dates, merged = _store(
+            ctx, labelled, run_id, processed_at)
+    finally:
+        cached.unpersist()
     duplicate_rows = raw_rows - clean_rows - rejected_rows
-    ctx.progress(f"silver: {clean_rows:,} clean, {rejected_rows:,} rejected, {duplicate_rows:,} duplicate(s)")
-
-    ctx.progress("silver: merging clean readings into telemetry_clean")
-    # `date` follows from `timestamp`; having it in the key lets MERGE read only the partitions touched.
-    merged = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
-                                  partition_by=["date"]).when_not_matched_insert_all().execute())
-    ctx.progress("silver: merging rejected readings into telemetry_rejected")
-    ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"]) \
-        .when_not_matched_insert_all().execute()
     balanced = merged.rows_inserted == clean_rows and duplicate_rows >= 0
-    clean_dates = pc.unique(clean["date"]).to_pylist()
-    del clean, rejected
     # Quality is measured on what this run actually stored.
     stored = (ctx.lakehouse.read(TELEMETRY_CLEAN)
               .where(F.col("date").isin(clean_dates) & (F.col("silver_run_id") == F.lit(run_id))))
@@ -234,7 +250,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                "finished_at": ctx.clock().astimezone(UTC)}
     ctx.lakehouse.write(SILVER_RUNS, small_frame(ctx.spark, [run_row], silver_runs_schema()), mode="append")
     details.update(clean_rows=clean_rows, rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
-                   balanced=balanced, reject_reasons=dict(sorted(by_reason.items())),
+                   balanced=balanced, reject_reasons=by_reason,
                    quality=[dataclasses.asdict(r) for r in results],
                    blocked=[r.name for r in blocked])
     return StageResult("silver", raw_rows, clean_rows, round(time.perf_counter() - started, 3), details)

@@ -152,37 +152,25 @@ def event_id() -> Column:
     return event_id_of(*_content_hashes())
 
 
-def _hash_halves(event_id_column: Column) -> tuple[Column, Column]:
-    """Back from a stored 32-digit id to its two signed 64-bit halves."""
-    return (F.conv(F.substring(event_id_column, 1, 16), 16, -10).cast("long"),
-            F.conv(F.substring(event_id_column, 17, 16), 16, -10).cast("long"))
+def first_received() -> Callable[[DataFrame], DataFrame]:
+    """Keep each reading of a batch once: all but the first received copy of a repeated reading are dropped.
 
-
-def new_readings(existing_ids: DataFrame | None) -> Callable[[DataFrame], DataFrame]:
-    """Keep each reading once: drop ids already stored and all but the first received copy in the batch.
-
-    Only the id halves and arrival order are shuffled, not whole rows: the few ids that repeat or are
-    already stored are found by one aggregate, then removed with a broadcast join.
+    Only the id halves and arrival order are shuffled, not whole rows: the few ids that repeat are found by one
+    aggregate, then removed with a broadcast join. Readings already stored are left to Bronze's insert-only
+    MERGE, which checks them atomically with the write.
     """
 
     def transform(batch: DataFrame) -> DataFrame:
         # Arrival order as one long (file rank in the high bits) keeps the aggregate a fast hash aggregate.
         order = F.shiftleft(F.col("_file_rank").cast("long"), 40) + F.col("source_offset")
-        ids = batch.select("_h1", "_h2", order.alias("received"), F.lit(False).alias("stored"))
-        if existing_ids is not None:
-            h1, h2 = _hash_halves(F.col("event_id"))
-            ids = ids.unionByName(existing_ids.select(
-                h1.alias("_h1"), h2.alias("_h2"), F.lit(None).cast("long").alias("received"),
-                F.lit(True).alias("stored")))
-        drop = (ids.groupBy("_h1", "_h2")
-                .agg(F.count(F.lit(1)).alias("copies"), F.max("stored").alias("stored"),
-                     F.min("received").alias("first_received"))
-                .where(F.col("stored") | (F.col("copies") > 1))
-                .select("_h1", "_h2", "stored", "first_received"))
+        repeats = (batch.groupBy("_h1", "_h2")
+                   .agg(F.count(F.lit(1)).alias("copies"), F.min(order).alias("first_received"))
+                   .where(F.col("copies") > 1)
+                   .select("_h1", "_h2", "first_received"))
         # Broadcast: normally a handful of ids; even a whole re-sent day is ~40 MB of longs, and it
         # spares shuffling every full row of the batch.
-        joined = batch.join(F.broadcast(drop), ["_h1", "_h2"], "left")
-        keep = F.col("stored").isNull() | (~F.col("stored") & (order == F.col("first_received")))
+        joined = batch.join(F.broadcast(repeats), ["_h1", "_h2"], "left")
+        keep = F.col("first_received").isNull() | (order == F.col("first_received"))
         return joined.where(keep).select(*batch.columns)
 
     return transform

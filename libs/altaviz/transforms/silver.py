@@ -21,8 +21,11 @@ REJECT_REASONS: tuple[str, ...] = (
     "late_beyond_lateness",
     "impossible_value",
     "stuck_sensor",
-    "outlier_4sigma",  # tested last, on the collected batch: `altaviz.transforms.silver_batch`
+    "outlier_4sigma",  # tested last, against per-unit statistics: `flag_outliers`
 )
+OUTLIER_REASON = "outlier_4sigma"
+#: Statistics columns of `unit_sensor_stats`: `_n`, `_mean_<sensor>`, `_std_<sensor>`.
+STAT_COLUMNS = ("_n", *[f"_{kind}_{s}" for s in SENSOR_COLUMNS for kind in ("mean", "std")])
 RECEIVED_ORDER = ("ingested_at", "source_file", "source_offset")
 
 
@@ -130,7 +133,7 @@ def unit_sensor_stats(df: DataFrame) -> DataFrame:
 
 def reject_reasons(*, as_of: datetime, future_tolerance_minutes: float, lateness_cutoff: datetime | None,
                    limits: Mapping[str, tuple[float, float]]) -> Callable[[DataFrame], DataFrame]:
-    """`reject_reason` and `reject_detail` for every test but the outlier test (see `silver_batch`).
+    """`reject_reason` and `reject_detail` for every test but the outlier test (see `flag_outliers`).
 
     The tests become boolean columns first and the reason a CASE over them, so the generated code stays
     small enough for Spark to compile (a long nested CASE of rich expressions falls back to slow
@@ -177,5 +180,46 @@ def reject_reasons(*, as_of: datetime, future_tolerance_minutes: float, lateness
             detail = F.when(F.col("reject_reason") == name, text).otherwise(detail)
         detail = F.when(F.col("reject_reason").isNotNull(), detail)  # clean rows skip the comparisons
         return with_reason.select("*", detail.alias("reject_detail"))
+
+    return transform
+
+
+def preferred_stats(history: DataFrame | None, batch: DataFrame, min_history: int) -> DataFrame:
+    """Per unit, its trailing-history stats when they cover at least `min_history` readings, else the batch's.
+
+    Args:
+        history: `unit_sensor_stats` of the unit's clean readings before the window (None without a clean table).
+        batch: `unit_sensor_stats` of the window's readings that passed every other test.
+        min_history: readings of history a unit needs before its history is trusted.
+
+    Returns:
+        One row per unit found in either input (a few thousand rows: small enough to broadcast).
+    """
+    columns = ["compressor_id", *STAT_COLUMNS]
+    if history is None:
+        return batch.select(*columns)
+    trusted = history.where(F.col("_n") >= min_history).select(*columns)
+    return trusted.unionByName(batch.join(trusted.select("compressor_id"), "compressor_id", "left_anti")
+                               .select(*columns))
+
+
+def flag_outliers(stats: DataFrame, sigma: float) -> Callable[[DataFrame], DataFrame]:
+    """Reject as `outlier_4sigma` a so-far-valid reading beyond `sigma` standard deviations of its unit's mean.
+
+    A sensor is only tested when its unit's standard deviation is positive; `reject_detail` names the sensors
+    beyond the band. Rows already rejected keep their reason. `stats` (one row per unit) is broadcast.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        joined = df.join(F.broadcast(stats.select("compressor_id", *STAT_COLUMNS[1:])), "compressor_id", "left")
+        beyond = {s: F.coalesce((F.col(f"_std_{s}") > 0)
+                                & (F.abs(F.col(s) - F.col(f"_mean_{s}")) > F.col(f"_std_{s}") * F.lit(sigma)),
+                                F.lit(False)) for s in SENSOR_COLUMNS}
+        candidate = F.col("reject_reason").isNull() & reduce(lambda a, b: a | b, beyond.values())
+        detail = F.concat(F.lit(f"beyond {sigma:g} sigma of the unit's trailing mean: "),
+                          F.concat_ws(",", *[F.when(flag, F.lit(s)) for s, flag in beyond.items()]))
+        derived = {"reject_reason": F.when(candidate, F.lit(OUTLIER_REASON)).otherwise(F.col("reject_reason")),
+                   "reject_detail": F.when(candidate, detail).otherwise(F.col("reject_detail"))}
+        return joined.select(*[derived[c].alias(c) if c in derived else F.col(c) for c in df.columns])
 
     return transform
