@@ -18,13 +18,14 @@ FLEET_DAY_UNITS = 4700
 BENCH_START = date(2026, 1, 5)
 
 
-class _PeakMemory:
+class PeakMemory:
     """Peak resident memory (VmHWM) of this process and the Spark JVM, resettable between stages."""
 
     def __init__(self, jvm_pid: int | None) -> None:
         self.pids = {"python": os.getpid(), "jvm": jvm_pid}
 
     def reset(self) -> None:
+        """Start measuring peaks afresh (Linux; elsewhere peaks stay cumulative)."""
         for pid in self.pids.values():
             if pid is None:
                 continue
@@ -35,6 +36,7 @@ class _PeakMemory:
                 pass
 
     def read_mb(self) -> dict[str, float]:
+        """Peak resident memory since the last reset, in MB, of `python` and `jvm` (0 when unknown)."""
         peaks = {}
         for name, pid in self.pids.items():
             peaks[name] = 0.0
@@ -50,14 +52,17 @@ class _PeakMemory:
         return peaks
 
 
-def _jvm_pid(spark: Any) -> int | None:
+def jvm_pid(spark: Any) -> int | None:
+    """The process id of the session's JVM (local mode), or None when it cannot be seen."""
     proc = getattr(getattr(spark.sparkContext, "_gateway", None), "proc", None)
     return getattr(proc, "pid", None)
 
 
-def _summary(stage: str, rows: int, seconds: list[float], peaks: list[dict[str, float]], units: int) -> dict[str, Any]:
+def stage_summary(stage: str, rows: int, seconds: list[float], peaks: list[dict[str, float]],
+                  units: int | None) -> dict[str, Any]:
+    """Median seconds, rows/s and peak memory of one stage; the fleet-day limit scaled to `units` (None: none)."""
     median = statistics.median(seconds)
-    base = LIMITS_PER_FLEET_DAY.get(stage)
+    base = LIMITS_PER_FLEET_DAY.get(stage) if units is not None else None
     limit = None if base is None else round(base * max(1.0, units / FLEET_DAY_UNITS), 2)
     return {
         "stage": stage,
@@ -107,7 +112,7 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
     started = clock.perf_counter()
     spark = get_spark("altaviz-bench")
     spark_startup = clock.perf_counter() - started
-    memory = _PeakMemory(_jvm_pid(spark))
+    memory = PeakMemory(jvm_pid(spark))
     timings: dict[str, list[float]] = {"simulate": [], "bronze": [], "silver": [], "bronze_to_silver": [],
                                        "silver_to_gold": [], "bronze_rerun": []}
     peaks: dict[str, list[dict[str, float]]] = {k: [] for k in timings}
@@ -143,5 +148,5 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
         "cores": os.cpu_count(),
         "delta_backend": select_backend(spark).name,
         "spark_startup_seconds": round(spark_startup, 3),
-        "stages": [_summary(stage, rows[stage], timings[stage], peaks[stage], units) for stage in timings],
+        "stages": [stage_summary(stage, rows[stage], timings[stage], peaks[stage], units) for stage in timings],
     }

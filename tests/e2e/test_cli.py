@@ -88,13 +88,15 @@ def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_
         (["sql", "select 1", "--format", "xml"], "--format must be one of table, json, csv"),
         (["ingest", "/no/such/file.parquet"], "no such file or directory: /no/such/file.parquet"),
         (["bench", "--repeat", "0"], "--repeat must be a positive integer"),
+        (["bench", "--scenario", "weekly"], "--scenario must be fleet-day or hourly"),
+        (["bench", "--scenario", "hourly", "--repeat", "24"], "--repeat is at most 23"),
         (["frobnicate"], "No such command 'frobnicate'"),
         (["sql"], "Missing argument 'QUERY'"),
         (["run", "--as-of", "yesterday"], "--as-of must be an ISO 8601 time"),
         (["alerts", "list", "--status", "sleeping"], "--status must be open, resolved, closed or all"),
     ],
     ids=["zero-compressors", "non-integer-days", "bad-date", "bad-format", "missing-file", "zero-repeat",
-         "unknown-command", "missing-query", "bad-as-of", "bad-alert-status"],
+         "unknown-scenario", "too-many-hours", "unknown-command", "missing-query", "bad-as-of", "bad-alert-status"],
 )
 def test_bad_arguments_give_one_line_and_a_non_zero_exit(argv, message, capsys):
     """Bad input is one line on stderr naming the problem, never a traceback."""
@@ -167,6 +169,21 @@ def test_bench_json_reports_median_throughput_and_memory_per_stage(spark, capsys
         assert s["peak_python_mb"] > 0 and s["peak_jvm_mb"] > 0
     assert stages["simulate"]["limit_seconds"] == 5.0 and stages["bronze"]["limit_seconds"] == 30.0
     assert stages["bronze_to_silver"]["limit_seconds"] == 60.0
+
+
+def test_bench_hourly_times_one_new_hour_per_stage_on_top_of_stored_history(spark, capsys):
+    """`--scenario hourly` builds the history untimed, then times Bronze, Silver and Gold on new hours only."""
+    assert main(["bench", "--scenario", "hourly", "--compressors", "12", "--history-days", "1", "--repeat", "2",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["scenario"], report["history_days"], report["delta_backend"]) == ("hourly", 1, "spark-delta")
+    stages = {s["stage"]: s for s in report["stages"]}
+    assert list(stages) == ["bronze", "silver", "gold"]
+    # An hour of 12 units at 5-minute cadence is ~144 readings, far from the ~3,500 of the stored day.
+    assert 50 < stages["bronze"]["rows"] < 400 and 0 < stages["gold"]["rows"] <= stages["silver"]["rows"] < 400
+    for s in stages.values():
+        assert len(s["seconds"]) == 2 and s["limit_seconds"] is None
+        assert s["peak_python_mb"] > 0 and s["peak_jvm_mb"] > 0
 
 
 def test_a_spark_failure_is_one_line_with_its_cause():
