@@ -18,31 +18,24 @@ from altaviz.schemas import (
     alerts_schema,
     fleet_health_schema,
     gold_runs_schema,
-    sensor_readings_agg_schema,
 )
 from altaviz.stages import StageResult
+from altaviz.stages.gold_windows import HOUR, SENSOR_READINGS_AGG, floor_hour, write_windows
 from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame
 
     from altaviz.runtime.context import RunContext
     from altaviz.thresholds import Thresholds
     from altaviz.transforms.alerts import Alert, AlertPolicy
 
-SENSOR_READINGS_AGG = TableRef("lh_gold_curated", "sensor_readings_agg")
 ALERTS = TableRef("lh_gold_curated", "alerts")
 FLEET_HEALTH = TableRef("lh_gold_curated", "fleet_health")
 STATION_HEALTH = TableRef("lh_gold_curated", "station_health")
 BASIN_HEALTH = TableRef("lh_gold_curated", "basin_health")
 GOLD_RUNS = TableRef("lh_gold_curated", "gold_runs")
-HOUR = timedelta(hours=1)
 SEVERITY_RANK = {"normal": 0, "warning": 1, "critical": 2}
-
-
-def _floor_hour(value: datetime) -> datetime:
-    return value.replace(minute=0, second=0, microsecond=0)
 
 
 def policy_from(ctx: RunContext) -> AlertPolicy:
@@ -78,65 +71,6 @@ def _touched(ctx: RunContext, watermark: datetime | None) -> list[Any]:
                  F.max("processed_at").alias("processed"), F.count(F.lit(1)).alias("n"),
                  F.max_by(latest, "timestamp").alias("latest"))
             .collect())
-
-
-def _aggregate(ctx: RunContext, touched: list[Any], thresholds: Thresholds) -> DataFrame:
-    """Recompute the windows anchored on every hour the new rows can affect, for the units that have them."""
-    from pyspark.sql import functions as F
-
-    from altaviz.transforms.gold import centres, hourly_partials, window_aggregates, with_status
-
-    ranges = small_frame(ctx.spark, [
-        {"compressor_id": r.compressor_id, "_lo": _floor_hour(as_utc(r.lo)),
-         "_hi": _floor_hour(as_utc(r.hi)) + 23 * HOUR} for r in touched],
-        "compressor_id string, _lo timestamp, _hi timestamp")
-    start = min(_floor_hour(as_utc(r.lo)) for r in touched) - 23 * HOUR
-    end = max(_floor_hour(as_utc(r.hi)) for r in touched) + 24 * HOUR
-    clean = (ctx.lakehouse.read(TELEMETRY_CLEAN)
-             .where(F.col("date").between(F.lit(start.date()), F.lit(end.date())))
-             .where((F.col("timestamp") >= F.lit(start)) & (F.col("timestamp") < F.lit(end))))
-    # Each unit's readings from 23 hours before its first touched hour to the end of the last window it feeds.
-    source = (clean.join(F.broadcast(ranges), "compressor_id")
-              .where((F.col("timestamp") >= F.col("_lo") - F.expr("INTERVAL 23 HOURS"))
-                     & (F.col("timestamp") < F.col("_hi") + F.expr("INTERVAL 1 HOUR")))
-              .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin"))
-    centre = centres(thresholds)
-    windows = window_aggregates(hourly_partials(source, centre), centre)
-    anchored = (windows.join(F.broadcast(ranges), "compressor_id")
-                .where(F.col("agg_timestamp").between(F.col("_lo"), F.col("_hi"))))
-    spans = {"1hr": 0, "4hr": 3, "24hr": 23}
-    start_of_window = F.col("agg_timestamp") - F.make_dt_interval(
-        hours=F.when(F.col("window_type") == "4hr", F.lit(spans["4hr"]))
-        .when(F.col("window_type") == "24hr", F.lit(spans["24hr"])).otherwise(F.lit(0)))
-    derived = {"window_start": start_of_window, "window_end": F.col("agg_timestamp") + F.expr("INTERVAL 1 HOUR"),
-               "date": F.to_date("agg_timestamp")}
-    statused = with_status(anchored, thresholds)
-    return statused.select(*[(derived[f.name] if f.name in derived else F.col(f.name)).cast(f.dataType).alias(f.name)
-                             for f in sensor_readings_agg_schema().fields])
-
-
-def _write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
-                   ) -> tuple[int, dict[str, dict[str, str | None]]]:
-    """MERGE the recomputed windows into `sensor_readings_agg` in Spark; return the row count and, per unit,
-    the sensor statuses of its newest hour (the only rows brought to the driver: one per unit)."""
-    from pyspark.sql import functions as F
-
-    windows = _aggregate(ctx, touched, thresholds).persist()
-    try:
-        summary = windows.groupBy("date").count().collect()
-        agg_rows, dates = sum(r["count"] for r in summary), [r.date for r in summary]
-        ctx.progress(f"gold: merging {agg_rows:,} window row(s) into sensor_readings_agg")
-        ctx.lakehouse.merge(SENSOR_READINGS_AGG, windows, on=["compressor_id", "agg_timestamp", "window_type", "date"],
-                            partition_by=["date"]).when_matched_update_all().when_not_matched_insert_all().execute()
-        newest = small_frame(ctx.spark, [{"compressor_id": r.compressor_id, "agg_timestamp": _floor_hour(as_utc(r.hi))}
-                                         for r in touched], "compressor_id string, agg_timestamp timestamp")
-        latest = (windows.where(F.col("window_type") == "1hr").join(F.broadcast(newest), ["compressor_id", "agg_timestamp"])
-                  .select("compressor_id", *[f"{s}_status" for s in SENSOR_COLUMNS]).collect())
-    finally:
-        windows.unpersist()
-    ctx.lakehouse.optimize_if_fragmented(SENSOR_READINGS_AGG, ["compressor_id"], {"date": dates},
-                                         ctx.settings.gold.optimize_min_files)
-    return agg_rows, {r.compressor_id: {s: r[f"{s}_status"] for s in SENSOR_COLUMNS} for r in latest}
 
 
 # --- alerts ------------------------------------------------------------------------------------------------------
@@ -313,12 +247,12 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     agg_rows = 0
     latest_status: dict[str, dict[str, str | None]] = {}
     if touched:
-        agg_rows, latest_status = _write_windows(ctx, touched, thresholds)
+        agg_rows, latest_status = write_windows(ctx, touched, thresholds)
 
     # Alerts: every complete hour not evaluated yet, in time order.
-    evaluate_to = _floor_hour(as_of)
+    evaluate_to = floor_hour(as_of)
     # Never evaluated: every earlier run found no clean rows, so the windows are this run's (from `touched`).
-    first_hour = alerts_through or min((_floor_hour(as_utc(r.lo)) for r in touched), default=None)
+    first_hour = alerts_through or min((floor_hour(as_utc(r.lo)) for r in touched), default=None)
     active = _active_alerts(ctx)
     hours, gaps = ([], [])
     if first_hour is not None and first_hour < evaluate_to:

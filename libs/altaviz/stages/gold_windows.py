@@ -1,0 +1,142 @@
+"""Gold's windows: hourly partials kept as state, and the 1/4/24-hour windows of `sensor_readings_agg` built from them.
+
+Each hour with new clean readings is summarised once into `sensor_hourly_partials` (Gold's own state table,
+one row per unit and hour). The 4- and 24-hour windows those hours feed are then added up from the stored
+partials, so an hourly run reads the readings of the hours that changed and a few rows per unit of state, never
+24 hours of readings. Everything runs in Spark; only one row per unit (its newest hour's statuses) comes back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from altaviz.lakehouse.paths import TableRef
+from altaviz.runtime.frames import as_utc, small_frame
+from altaviz.schemas import SENSOR_COLUMNS, sensor_readings_agg_schema
+from altaviz.stages.silver import TELEMETRY_CLEAN
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from altaviz.runtime.context import RunContext
+    from altaviz.thresholds import Thresholds
+
+SENSOR_READINGS_AGG = TableRef("lh_gold_curated", "sensor_readings_agg")
+SENSOR_HOURLY_PARTIALS = TableRef("lh_gold_curated", "sensor_hourly_partials")
+HOUR = timedelta(hours=1)
+#: The longest window: a changed hour feeds the windows anchored on it and on the 23 hours after it.
+SPAN = 23 * HOUR
+
+
+def floor_hour(value: datetime) -> datetime:
+    """The start of the UTC hour `value` falls in."""
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def _ranges(ctx: RunContext, touched: list[Any], before: timedelta, after: timedelta) -> DataFrame:
+    """Per touched unit, `[first touched hour - before, last touched hour + after]` as `_lo`, `_hi`."""
+    return small_frame(ctx.spark, [
+        {"compressor_id": r.compressor_id, "_lo": floor_hour(as_utc(r.lo)) - before,
+         "_hi": floor_hour(as_utc(r.hi)) + after} for r in touched],
+        "compressor_id string, _lo timestamp, _hi timestamp")
+
+
+def _between(df: DataFrame, ranges: DataFrame, column: Any, start: datetime, end: datetime) -> DataFrame:
+    """Rows of `df` in `[start, end]` by `date` (partition pruning), then within each unit's range by `column`."""
+    from pyspark.sql import functions as F
+
+    pruned = df.where(F.col("date").between(F.lit(start.date()), F.lit(end.date())))
+    return (pruned.join(F.broadcast(ranges), "compressor_id")
+            .where((column >= F.col("_lo")) & (column < F.col("_hi") + F.expr("INTERVAL 1 HOUR")))
+            .drop("_lo", "_hi"))
+
+
+def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, float]) -> None:
+    """Recompute the partials of every hour holding new readings and MERGE them into the state table.
+
+    On the first run with an existing Gold (state not built yet), the 23 hours before are summarised too, so
+    the windows they feed are complete.
+    """
+    from pyspark.sql import functions as F
+
+    from altaviz.transforms.gold import HOUR_SECONDS, hourly_partials
+
+    before = SPAN if not ctx.lakehouse.exists(SENSOR_HOURLY_PARTIALS) else timedelta(0)
+    ranges = _ranges(ctx, touched, before, timedelta(0))
+    start = min(floor_hour(as_utc(r.lo)) for r in touched) - before
+    end = max(floor_hour(as_utc(r.hi)) for r in touched) + HOUR
+    source = (_between(ctx.lakehouse.read(TELEMETRY_CLEAN)
+                       .where((F.col("timestamp") >= F.lit(start)) & (F.col("timestamp") < F.lit(end))),
+                       ranges, F.col("timestamp"), start, end)
+              .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin"))
+    partials = hourly_partials(source, centre)
+    partials = partials.select("*", F.to_date(F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)).alias("date"))
+    dates = [start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)]
+    (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=["compressor_id", "_h", "date"], partition_by=["date"],
+                         target_partitions={"date": dates})
+     .when_matched_update_all().when_not_matched_insert_all().execute())
+    ctx.lakehouse.optimize_if_fragmented(SENSOR_HOURLY_PARTIALS, ["compressor_id"], {"date": dates},
+                                         ctx.settings.gold.optimize_min_files)
+
+
+def _windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, centre: dict[str, float]) -> DataFrame:
+    """The windows anchored on every hour the new readings feed, added up from the stored partials."""
+    from pyspark.sql import functions as F
+
+    from altaviz.transforms.gold import HOUR_SECONDS, window_aggregates, with_status
+
+    anchors = _ranges(ctx, touched, timedelta(0), SPAN)
+    needed = _ranges(ctx, touched, SPAN, SPAN)
+    start = min(floor_hour(as_utc(r.lo)) for r in touched) - SPAN
+    end = max(floor_hour(as_utc(r.hi)) for r in touched) + SPAN
+    hour_start = F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)
+    partials = _between(ctx.lakehouse.read(SENSOR_HOURLY_PARTIALS), needed, hour_start, start, end).drop("date")
+    windows = window_aggregates(partials, centre)
+    anchored = (windows.join(F.broadcast(anchors), "compressor_id")
+                .where(F.col("agg_timestamp").between(F.col("_lo"), F.col("_hi"))))
+    start_of_window = F.col("agg_timestamp") - F.make_dt_interval(
+        hours=F.when(F.col("window_type") == "4hr", F.lit(3))
+        .when(F.col("window_type") == "24hr", F.lit(23)).otherwise(F.lit(0)))
+    derived = {"window_start": start_of_window, "window_end": F.col("agg_timestamp") + F.expr("INTERVAL 1 HOUR"),
+               "date": F.to_date("agg_timestamp")}
+    statused = with_status(anchored, thresholds)
+    return statused.select(*[(derived[f.name] if f.name in derived else F.col(f.name)).cast(f.dataType).alias(f.name)
+                             for f in sensor_readings_agg_schema().fields])
+
+
+def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
+                  ) -> tuple[int, dict[str, dict[str, str | None]]]:
+    """Refresh the partials of the changed hours, then MERGE the windows they feed into `sensor_readings_agg`.
+
+    Args:
+        ctx: the run.
+        touched: per unit with new clean readings, its first (`lo`) and last (`hi`) new reading time.
+        thresholds: sensor thresholds for the statuses.
+
+    Returns:
+        The window rows written, and per unit the sensor statuses of its newest hour.
+    """
+    from pyspark.sql import functions as F
+
+    from altaviz.transforms.gold import centres
+
+    centre = centres(thresholds)
+    _refresh_partials(ctx, touched, centre)
+    windows = _windows(ctx, touched, thresholds, centre).persist()
+    try:
+        summary = windows.groupBy("date").count().collect()
+        agg_rows, dates = sum(r["count"] for r in summary), [r.date for r in summary]
+        ctx.progress(f"gold: merging {agg_rows:,} window row(s) into sensor_readings_agg")
+        ctx.lakehouse.merge(SENSOR_READINGS_AGG, windows, on=["compressor_id", "agg_timestamp", "window_type", "date"],
+                            partition_by=["date"], target_partitions={"date": dates}
+                            ).when_matched_update_all().when_not_matched_insert_all().execute()
+        newest = small_frame(ctx.spark, [{"compressor_id": r.compressor_id, "agg_timestamp": floor_hour(as_utc(r.hi))}
+                                         for r in touched], "compressor_id string, agg_timestamp timestamp")
+        latest = (windows.where(F.col("window_type") == "1hr").join(F.broadcast(newest), ["compressor_id", "agg_timestamp"])
+                  .select("compressor_id", *[f"{s}_status" for s in SENSOR_COLUMNS]).collect())
+    finally:
+        windows.unpersist()
+    ctx.lakehouse.optimize_if_fragmented(SENSOR_READINGS_AGG, ["compressor_id"], {"date": dates},
+                                         ctx.settings.gold.optimize_min_files)
+    return agg_rows, {r.compressor_id: {s: r[f"{s}_status"] for s in SENSOR_COLUMNS} for r in latest}
