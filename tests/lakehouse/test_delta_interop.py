@@ -7,21 +7,14 @@ from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
-from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
+from test_delta_contract import READINGS, SCHEMA
 
-from altaviz.lakehouse import Lakehouse, LocalLakehousePaths, TableRef
+from altaviz.lakehouse import Lakehouse, LocalLakehousePaths
 from altaviz.lakehouse.deltars import DeltaRsBackend
 from altaviz.lakehouse.spark_delta import SparkDeltaBackend
 from altaviz.lakehouse.sql import query
 
-READINGS = TableRef("lh_silver_cleaned", "telemetry_clean")
-SCHEMA = T.StructType([
-    T.StructField("compressor_id", T.StringType()),
-    T.StructField("timestamp", T.TimestampType()),
-    T.StructField("date", T.DateType()),
-    T.StructField("vibration_mms", T.DoubleType()),
-])
 BACKENDS = {"spark-delta": SparkDeltaBackend, "delta-rs": DeltaRsBackend}
 
 
