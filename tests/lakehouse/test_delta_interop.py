@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -51,6 +53,10 @@ def test_a_table_written_by_one_backend_is_read_appended_and_merged_by_the_other
                          "order by compressor_id")
     assert table.column("vibration_mms").to_pylist() == [10.0, 20.0, 3.0, 4.0]
     assert table.schema.field("timestamp").type.tz is not None  # a UTC TIMESTAMP, never TIMESTAMP_NTZ
+    protocols = [a["protocol"] for log in sorted(Path(first.table_path(READINGS), "_delta_log").glob("*.json"))
+                 for a in map(json.loads, log.read_text().splitlines()) if "protocol" in a]
+    # What the SQL analytics endpoint, Direct Lake, delta-rs and DuckDB all read: no reader features at all.
+    assert protocols and all(p["minReaderVersion"] == 1 and "readerFeatures" not in p for p in protocols)
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS), ids=sorted(BACKENDS))
