@@ -92,3 +92,12 @@ def test_the_module_has_a_usage_line(capsys):
     """An unknown subcommand prints the usage and exits 2."""
     assert jvm.main(["nonsense"]) == 2
     assert "usage: python -m altaviz.runtime.jvm fetch|classpath" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("cores", "expected"), [("1", 1), ("3", 3), ("*", os.cpu_count() or 2)],
+                         ids=["one", "three", "every-core"])
+def test_local_cores_is_what_local_master_uses(cores, expected):
+    """Delta's log-replay and listing parallelism follow `local[N]`, not this machine's core count."""
+    from altaviz.runtime.spark import local_cores
+
+    assert local_cores(cores) == expected

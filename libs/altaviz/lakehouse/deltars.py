@@ -58,7 +58,8 @@ def is_conflict(exc: BaseException) -> bool:
     from deltalake.exceptions import CommitFailedError
 
     while exc is not None:
-        if isinstance(exc, CommitFailedError) or "already exists" in str(exc) and "ersion" in str(exc):
+        # A lost race to create the table says its version 0 "already exists".
+        if isinstance(exc, CommitFailedError) or ("already exists" in str(exc) and "version" in str(exc).lower()):
             return True
         exc = exc.__cause__  # type: ignore[assignment]
     return False

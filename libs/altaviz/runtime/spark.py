@@ -100,7 +100,7 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
 
 def local_cores(cores: str) -> int:
     """The number of cores `local[cores]` uses (`*` is every core of this machine)."""
-    return os.cpu_count() or 2 if cores == "*" else max(1, int(cores))
+    return (os.cpu_count() or 2) if cores == "*" else max(1, int(cores))
 
 
 def local_jars() -> str | None:

@@ -123,6 +123,7 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     labelled = _output_columns(basic).persist()
     history = unit_sensor_stats(history_rows) if history_rows is not None else None
     passing = unit_sensor_stats(labelled.where(F.col("reject_reason").isNull()))
+    # One row per unit, collected once so the broadcast join does not re-aggregate the window for every action.
     stats = small_frame(ctx.spark, preferred_stats(history, passing, cfg.outlier_min_history).collect(),
                         passing.schema)
     return labelled.transform(flag_outliers(stats, cfg.outlier_sigma)), labelled
