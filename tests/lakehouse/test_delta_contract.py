@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from altaviz.errors import LakehouseError
-from altaviz.lakehouse import Lakehouse, LocalLakehousePaths, TableRef
+from altaviz.lakehouse import Bounds, Lakehouse, LocalLakehousePaths, TableRef
 from altaviz.lakehouse.deltars import DeltaRsBackend
 from altaviz.lakehouse.spark_delta import SparkDeltaBackend
 from altaviz.runtime.spark import has_spark_delta
@@ -166,6 +166,52 @@ def test_merge_insert_only_keeps_existing_rows(lh, frame):
                        on=["compressor_id", "timestamp"]).when_not_matched_insert_all().execute()
     assert (metrics.rows_inserted, metrics.rows_updated) == (1, 0)
     assert_same_rows(lh.read(READINGS), frame(_rows(("C-1", 1, 0, 1.0), ("C-2", 1, 0, 2.0))))
+
+
+def test_merge_bounded_by_range_never_opens_files_outside_it(lh, frame):
+    """A MERGE given the range of its source's times skips files whose statistics lie outside it.
+
+    The file holding hour 0 is moved away during the MERGE: a MERGE that opened it would fail.
+    """
+    path = lh.table_path(READINGS)
+    lh.write(READINGS, frame(_rows(("C-1", 1, 0, 1.0), ("C-2", 1, 0, 2.0))), partition_by=["date"])
+    hour_0 = _active_files(path)
+    lh.write(READINGS, frame(_rows(("C-1", 1, 2, 1.0), ("C-2", 1, 2, 2.0))))
+    for name in hour_0:
+        Path(path, name).rename(Path(path, name + ".away"))
+    source = frame(_rows(("C-1", 1, 2, 10.0), ("C-3", 1, 2, 3.0)))
+    metrics = (lh.merge(READINGS, source, on=["compressor_id", "timestamp", "date"],
+                        target_ranges={"timestamp": Bounds(_ts(1, 2), _ts(1, 2))})
+               .when_matched_update_all().when_not_matched_insert_all().execute())
+    for name in hour_0:
+        Path(path, name + ".away").rename(Path(path, name))
+    assert (metrics.rows_inserted, metrics.rows_updated) == (1, 1)
+    assert_same_rows(lh.read(READINGS), frame(_rows(("C-1", 1, 0, 1.0), ("C-2", 1, 0, 2.0), ("C-1", 1, 2, 10.0),
+                                                    ("C-2", 1, 2, 2.0), ("C-3", 1, 2, 3.0))))
+
+
+def test_merge_range_keeping_nulls_matches_rows_without_a_time(lh, frame):
+    """Bounds with `or_null` let a source row with no time match the stored copy instead of adding another."""
+    lh.write(READINGS, frame([("C-1", None, None, 1.0), ("C-2", _ts(1, 1), date(2024, 3, 1), 2.0)]))
+    source = frame([("C-1", None, None, 1.0), ("C-3", _ts(1, 1), date(2024, 3, 1), 3.0)])
+    metrics = (lh.merge(READINGS, source, on=["compressor_id"],
+                        target_ranges={"timestamp": Bounds(_ts(1, 1), _ts(1, 1), or_null=True)})
+               .when_not_matched_insert_all().execute())
+    assert metrics.rows_inserted == 1
+    assert sorted(r.compressor_id for r in lh.read(READINGS).collect()) == ["C-1", "C-2", "C-3"]
+
+
+def test_clustered_write_sorts_each_partition_by_time(lh, frame):
+    """`cluster_by` stores each partition's rows in time order, so files span narrow time ranges."""
+    import pyarrow.parquet as pq
+
+    rows = _rows(*[(f"C-{i}", 1 + i % 2, 23 - i, float(i)) for i in range(20)])
+    lh.write(READINGS, frame(rows), partition_by=["date"], cluster_by=["timestamp"])
+    path = lh.table_path(READINGS)
+    for name in _active_files(path):
+        stored = pq.read_table(Path(path, name)).column("timestamp").to_pylist()
+        assert stored == sorted(stored)
+    assert lh.read(READINGS).count() == 20
 
 
 def test_arrow_rows_write_and_merge_like_dataframes(lh, frame):

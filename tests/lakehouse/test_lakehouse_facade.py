@@ -10,6 +10,7 @@ import pytest
 import altaviz.runtime.spark as runtime_spark
 from altaviz.errors import ConfigError, EnvironmentSetupError, LakehouseError
 from altaviz.lakehouse import (
+    Bounds,
     DeltaBackend,
     Lakehouse,
     LocalLakehousePaths,
@@ -46,14 +47,16 @@ class RecordingBackend(DeltaBackend):
         self._record("read", path, version=version)
         return f"df@{version}"
 
-    def write(self, path, df, *, mode="append", partition_by=(), merge_schema=False):
-        self._record("write", path, mode=mode, partition_by=partition_by, merge_schema=merge_schema)
+    def write(self, path, df, *, mode="append", partition_by=(), merge_schema=False, cluster_by=()):
+        self._record("write", path, mode=mode, partition_by=partition_by, merge_schema=merge_schema,
+                     cluster_by=cluster_by)
         return 7
 
     def merge(self, path, source, keys, *, update=True, insert=True, merge_schema=False, partition_by=(),
-              target_partitions=None):
+              target_partitions=None, target_ranges=None, cluster_by=()):
         self._record("merge", path, keys=tuple(keys), update=update, insert=insert, merge_schema=merge_schema,
-                     partition_by=tuple(partition_by), target_partitions=target_partitions)
+                     partition_by=tuple(partition_by), target_partitions=target_partitions,
+                     target_ranges=target_ranges, cluster_by=cluster_by)
         return MergeMetrics(rows_inserted=1, rows_updated=2, version=3)
 
     def file_count(self, path, partitions=None):
@@ -116,7 +119,8 @@ def test_operations_reach_the_backend_with_resolved_paths(root):
     assert lh.optimize(RAW, zorder_by=["compressor_id"]).files_removed == 4
     lh.vacuum(RAW, retention_hours=0)
     assert backend.calls == [
-        ("write", path, {"mode": "overwrite", "partition_by": ("ingestion_date",), "merge_schema": True}),
+        ("write", path, {"mode": "overwrite", "partition_by": ("ingestion_date",), "merge_schema": True,
+                         "cluster_by": ()}),
         ("read", path, {"version": 2}),
         ("optimize", path, {"zorder_by": ("compressor_id",)}),
         ("vacuum", path, {"retention_hours": 0}),
@@ -137,13 +141,15 @@ def test_merge_builder_does_nothing_until_execute(root):
     backend = RecordingBackend()
     lh = Lakehouse(None, LocalLakehousePaths(root), backend)
     builder = (lh.merge(RAW, "source", on=["event_id"], partition_by=["ingestion_date"],
-                        target_partitions={"ingestion_date": ["2026-01-05"]})
+                        target_partitions={"ingestion_date": ["2026-01-05"]},
+                        target_ranges={"timestamp": Bounds(1, 2)}, cluster_by=["timestamp"])
                .when_not_matched_insert_all().with_schema_evolution())
     assert backend.calls == []
     assert builder.execute() == MergeMetrics(rows_inserted=1, rows_updated=2, version=3)
     assert backend.calls == [("merge", lh.table_path(RAW), {
         "keys": ("event_id",), "update": False, "insert": True, "merge_schema": True,
-        "partition_by": ("ingestion_date",), "target_partitions": {"ingestion_date": ["2026-01-05"]}})]
+        "partition_by": ("ingestion_date",), "target_partitions": {"ingestion_date": ["2026-01-05"]},
+        "target_ranges": {"timestamp": Bounds(1, 2)}, "cluster_by": ("timestamp",)})]
 
 
 def test_merge_without_a_clause_is_refused(root):

@@ -12,6 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from altaviz.errors import UsageError
+from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.paths import LocalLakehousePaths
 from altaviz.runtime.context import RunContext
 from altaviz.schemas import SENSOR_COLUMNS
@@ -101,6 +102,19 @@ def test_same_file_or_same_readings_again_add_no_rows(ctx, landing, tmp_path):
     assert raw_count(ctx) == 26
 
 
+def test_readings_without_a_time_are_stored_once_when_resent(ctx, tmp_path):
+    """A reading with no timestamp still matches its stored copy (the time-bounded check keeps null times)."""
+    rows = _readings(2, 3)
+    rows[0]["timestamp"] = None
+    first = bronze.run(ctx, sources=[str(write_parquet(tmp_path / "a" / "x.parquet", rows))])
+    assert first.rows_out == 6
+    again = bronze.run(ctx, sources=[str(write_parquet(tmp_path / "b" / "x.parquet", rows[:2]))])
+    assert again.rows_in == 2 and again.rows_out == 0
+    only_untimed = bronze.run(ctx, sources=[str(write_parquet(tmp_path / "c" / "x.parquet", rows[:1]))])
+    assert only_untimed.rows_out == 0
+    assert raw_count(ctx) == 6
+
+
 def test_the_duplicate_check_reads_only_partitions_a_batch_can_collide_with(spark, tmp_path):
     """An hourly batch is checked against the days it can be stored in, not against months of older partitions."""
     paths = LocalLakehousePaths(tmp_path / "lh")
@@ -131,7 +145,7 @@ def test_the_duplicate_check_reads_only_partitions_a_batch_can_collide_with(spar
 ], ids=["hourly", "backfill-of-two-days", "readings-from-the-future"])
 def test_collision_dates_span_the_batch_from_its_first_reading_to_today(first_reading, today, expected):
     """The partitions checked run from a day before the batch's first reading to a day after today."""
-    window = (first_reading, first_reading + timedelta(hours=1))
+    window = Bounds(first_reading, first_reading + timedelta(hours=1))
     assert [d.isoformat() for d in bronze.collision_dates(window, today)] == expected
     assert [d.isoformat() for d in bronze.collision_dates(None, today)] == [
         (today.date() + timedelta(days=k)).isoformat() for k in (-1, 0, 1)]

@@ -1,6 +1,6 @@
 """Where tables live and how Delta is read and written: the one door to storage."""
 
-from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics
+from altaviz.lakehouse.backend import Bounds, DeltaBackend, MergeMetrics, OptimizeMetrics
 from altaviz.lakehouse.lakehouse import Lakehouse, MergeBuilder, select_backend
 from altaviz.lakehouse.paths import (
     LAKEHOUSES,
@@ -13,6 +13,7 @@ from altaviz.lakehouse.paths import (
 
 __all__ = [
     "LAKEHOUSES",
+    "Bounds",
     "DeltaBackend",
     "Lakehouse",
     "LakehousePaths",

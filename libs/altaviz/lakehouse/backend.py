@@ -7,7 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
@@ -18,6 +18,9 @@ WriteMode = Literal["append", "overwrite"]
 T = TypeVar("T")
 #: Tries of a write that lost a race with a concurrent commit (each re-reads the table as it now is).
 CONFLICT_ATTEMPTS = 8
+#: Rows per file when a write clusters its rows (`cluster_by`): small enough that a file spans a few hours
+#: of a fleet-day, large enough that a day stays a few dozen files.
+CLUSTERED_FILE_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,55 @@ class OptimizeMetrics:
     files_removed: int
     version: int
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range of a column's values in a MERGE source, inclusive (`lo`/`hi` None: no non-null values).
+
+    Passed as `target_ranges`, it restricts the target rows a MERGE reads to that range, so Delta skips
+    every file whose statistics lie outside it (a table partitioned by date then opens only the files of
+    the hours a batch touches). It must contain every value of the source column: a source row outside it
+    can match nothing. `or_null` keeps target rows whose value is null (for a source holding nulls).
+    """
+
+    lo: Any
+    hi: Any
+    or_null: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.lo is None) != (self.hi is None):
+            raise ValueError(f"bounds need both ends or neither, got {self.lo!r}..{self.hi!r}")
+        if self.lo is None and not self.or_null:
+            raise ValueError("bounds without values must keep nulls (or_null=True)")
+        if self.lo is not None and self.lo > self.hi:
+            raise ValueError(f"bounds are reversed: {self.lo!r} > {self.hi!r}")
+
+
+def range_literal(value: Any) -> str:
+    """A SQL literal both engines read for a bound: UTC timestamps, dates and numbers."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError(f"timestamp bounds must be time-zone aware, got {value!r}")
+        return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}+00:00'"
+    if isinstance(value, date):
+        return f"CAST('{value.isoformat()}' AS DATE)"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    raise TypeError(f"range bounds are timestamps, dates or numbers, not {value!r}")
+
+
+def target_range_clause(ranges: Mapping[str, Bounds] | None) -> str:
+    """` AND (target.`col` BETWEEN lo AND hi [OR target.`col` IS NULL])` for each bounded column."""
+    parts = []
+    for column, bounds in (ranges or {}).items():
+        name = "target.`" + column.replace("`", "``") + "`"
+        tests = ([f"{name} >= {range_literal(bounds.lo)} AND {name} <= {range_literal(bounds.hi)}"]
+                 if bounds.lo is not None else [])
+        if bounds.or_null:
+            tests.append(f"{name} IS NULL")
+        parts.append(" AND (" + " OR ".join(f"({t})" for t in tests) + ")")
+    return "".join(parts)
 
 
 def partition_predicate(partitions: Mapping[str, Sequence[Any]]) -> str:
@@ -130,17 +182,24 @@ class DeltaBackend(ABC):
 
     @abstractmethod
     def write(self, path: str, df: DataFrame | pa.Table, *, mode: WriteMode = "append", partition_by: Sequence[str] = (),
-              merge_schema: bool = False) -> int:
-        """Append or overwrite; creates the table when absent. Returns the new table version."""
+              merge_schema: bool = False, cluster_by: Sequence[str] = ()) -> int:
+        """Append or overwrite; creates the table when absent. Returns the new table version.
+
+        `cluster_by` sorts the rows within each partition before writing (files then cover narrow ranges of
+        those columns, so later range-bounded reads and MERGEs skip most of them).
+        """
 
     @abstractmethod
     def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = (),
-              target_partitions: Mapping[str, Sequence[Any]] | None = None) -> MergeMetrics:
+              target_partitions: Mapping[str, Sequence[Any]] | None = None,
+              target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent.
 
         One atomic commit; one that conflicts with a concurrent writer is retried on the table as it then is.
-        `target_partitions` (partition column -> values) limits the target rows a source row can match.
+        `target_partitions` (partition column -> values) and `target_ranges` (column -> `Bounds` holding every
+        source value) limit the target rows a source row can match, so the MERGE reads only those files.
+        `cluster_by` orders the rows of a table created by the MERGE within each partition (see `write`).
         """
 
     @abstractmethod

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from altaviz.errors import EnvironmentSetupError, LakehouseError
 from altaviz.lakehouse.backend import (
+    Bounds,
     DeltaBackend,
     MergeMetrics,
     OptimizeMetrics,
@@ -20,6 +21,7 @@ from altaviz.lakehouse.backend import (
     check_merge_clauses,
     retry_on_conflict,
     target_partition_clause,
+    target_range_clause,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +65,11 @@ def is_conflict(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__  # type: ignore[assignment]
     return False
+
+
+def _clustered(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """`table` sorted by `columns` (nulls last), or as it is when there are none."""
+    return table.sort_by([(c, "ascending") for c in columns], null_placement="at_end") if columns else table
 
 
 def _delta_type(dtype: pa.DataType) -> pa.DataType:
@@ -243,16 +250,17 @@ class DeltaRsBackend(DeltaBackend):
         return data
 
     def write(self, path: str, df: DataFrame | pa.Table, *, mode: WriteMode = "append",
-              partition_by: Sequence[str] = (), merge_schema: bool = False) -> int:
+              partition_by: Sequence[str] = (), merge_schema: bool = False, cluster_by: Sequence[str] = ()) -> int:
         """Append or overwrite; creates the table when absent. Returns the new table version.
 
         With `merge_schema`, an append adds new columns and an overwrite replaces the schema (and the
-        partitioning) with the DataFrame's.
+        partitioning) with the DataFrame's. With `cluster_by`, rows are sorted by partition then by those
+        columns before they are written.
         """
         if mode not in _WRITE_MODES:
             raise LakehouseError(f"unknown write mode {mode!r}; expected one of {', '.join(_WRITE_MODES)}")
         deltalake = _deltalake()
-        data = self._to_arrow(df)
+        data = _clustered(self._to_arrow(df), [*partition_by, *cluster_by] if cluster_by else [])
         if mode == "append":
             data = self._pad_missing_columns(path, data)
         schema_mode = ("overwrite" if mode == "overwrite" else "merge") if merge_schema else None
@@ -263,10 +271,12 @@ class DeltaRsBackend(DeltaBackend):
 
     def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = (),
-              target_partitions: Mapping[str, Sequence[Any]] | None = None) -> MergeMetrics:
+              target_partitions: Mapping[str, Sequence[Any]] | None = None,
+              target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent.
 
         A commit that conflicts with a concurrent writer is retried on the table as it then is.
+        `target_ranges` are target-only conditions, which delta-rs uses to skip files by their statistics.
         """
         check_merge_clauses(path, keys, update=update, insert=insert)
         data = self._to_arrow(source)
@@ -276,11 +286,11 @@ class DeltaRsBackend(DeltaBackend):
                                  f"(columns: {', '.join(data.column_names)})")
         predicate = (" AND ".join(f"target.`{k}` = source.`{k}`" for k in keys)
                      + _partition_pruning(data, [p for p in partition_by if p in keys])
-                     + target_partition_clause(target_partitions))
+                     + target_partition_clause(target_partitions) + target_range_clause(target_ranges))
 
         def attempt() -> MergeMetrics:
             if not self.exists(path):
-                rows = data if insert else data.slice(0, 0)
+                rows = _clustered(data, [*partition_by, *cluster_by] if cluster_by else []) if insert else data.slice(0, 0)
                 with _delta_errors("MERGE (create)", path):
                     _deltalake().write_deltalake(path, rows, mode="append", partition_by=list(partition_by) or None,
                                                  storage_options=self.storage_options)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from altaviz.errors import LakehouseError
-from altaviz.lakehouse.backend import DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode
+from altaviz.lakehouse.backend import Bounds, DeltaBackend, MergeMetrics, OptimizeMetrics, WriteMode
 from altaviz.lakehouse.paths import LakehousePaths, TableRef
 
 if TYPE_CHECKING:
@@ -65,8 +65,8 @@ class MergeBuilder:
     """
 
     def __init__(self, lakehouse: Lakehouse, ref: TableRef, source: DataFrame | pa.Table, on: Sequence[str],
-                 partition_by: Sequence[str] = (), target_partitions: Mapping[str, Sequence[Any]] | None = None
-                 ) -> None:
+                 partition_by: Sequence[str] = (), target_partitions: Mapping[str, Sequence[Any]] | None = None,
+                 target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> None:
         if isinstance(on, str):
             on = [on]
         if not on:
@@ -77,6 +77,8 @@ class MergeBuilder:
         self._on = tuple(on)
         self._partition_by = tuple(partition_by)
         self._target_partitions = dict(target_partitions) if target_partitions else None
+        self._target_ranges = dict(target_ranges) if target_ranges else None
+        self._cluster_by = tuple(cluster_by)
         self._update = False
         self._insert = False
         self._schema_evolution = False
@@ -124,7 +126,8 @@ class MergeBuilder:
         lh = self._lakehouse
         return lh.backend.merge(lh.table_path(self._ref), self._source, self._on, update=self._update,
                                 insert=self._insert, merge_schema=self._schema_evolution,
-                                partition_by=self._partition_by, target_partitions=self._target_partitions)
+                                partition_by=self._partition_by, target_partitions=self._target_partitions,
+                                target_ranges=self._target_ranges, cluster_by=self._cluster_by)
 
     def __repr__(self) -> str:
         clauses = [name for name, on in (("update", self._update), ("insert", self._insert),
@@ -183,7 +186,7 @@ class Lakehouse:
         return self.backend.read(path, version)
 
     def write(self, ref: TableRef | str, df: DataFrame | pa.Table, *, mode: WriteMode = "append",
-              partition_by: Sequence[str] = (), merge_schema: bool = False) -> int:
+              partition_by: Sequence[str] = (), merge_schema: bool = False, cluster_by: Sequence[str] = ()) -> int:
         """Append to or overwrite a table in one atomic commit, creating it when absent.
 
         Args:
@@ -192,16 +195,18 @@ class Lakehouse:
             mode: "append" or "overwrite".
             partition_by: partition columns (used when the table is created or its schema overwritten).
             merge_schema: on append, add new columns; on overwrite, replace the schema.
+            cluster_by: sort rows by these columns within each partition, so each file covers a narrow range.
 
         Returns:
             The version the write committed.
         """
         return self.backend.write(self.table_path(ref), df, mode=mode, partition_by=tuple(partition_by),
-                                  merge_schema=merge_schema)
+                                  merge_schema=merge_schema, cluster_by=tuple(cluster_by))
 
     def merge(self, ref: TableRef | str, source: DataFrame | pa.Table, on: Sequence[str], *,
               partition_by: Sequence[str] = (),
-              target_partitions: Mapping[str, Sequence[Any]] | None = None) -> MergeBuilder:
+              target_partitions: Mapping[str, Sequence[Any]] | None = None,
+              target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> MergeBuilder:
         """Start an upsert of `source` into a table on equality of the key columns `on`.
 
         The MERGE is one atomic commit; one that conflicts with a concurrent writer is retried.
@@ -213,11 +218,15 @@ class Lakehouse:
             partition_by: partition columns, used if the MERGE creates the table.
             target_partitions: only target rows in these partitions (column -> values) can match, so only
                 those are read: the caller knows a source row cannot match anywhere else.
+            target_ranges: per column, `Bounds` holding every source value of it: only target rows within
+                them can match, and files whose statistics lie outside are skipped.
+            cluster_by: when the MERGE creates the table, sort its rows by these columns (see `write`).
 
         Returns:
             A `MergeBuilder`; add clauses, then call `execute()`.
         """
-        return MergeBuilder(self, self._ref(ref), source, on, partition_by, target_partitions)
+        return MergeBuilder(self, self._ref(ref), source, on, partition_by, target_partitions, target_ranges,
+                            cluster_by)
 
     def optimize(self, ref: TableRef | str, zorder_by: Sequence[str] = (),
                  partitions: Mapping[str, Sequence[Any]] | None = None) -> OptimizeMetrics:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from altaviz.errors import LakehouseError
 from altaviz.lakehouse.backend import (
+    CLUSTERED_FILE_ROWS,
+    Bounds,
     DeltaBackend,
     MergeMetrics,
     OptimizeMetrics,
@@ -17,6 +19,7 @@ from altaviz.lakehouse.backend import (
     partition_predicate,
     retry_on_conflict,
     target_partition_clause,
+    target_range_clause,
 )
 from altaviz.schemas import is_naive_timestamp
 
@@ -172,16 +175,23 @@ class SparkDeltaBackend(DeltaBackend):
             return reader.load(path)
 
     def write(self, path: str, df: DataFrame | pa.Table, *, mode: WriteMode = "append",
-              partition_by: Sequence[str] = (), merge_schema: bool = False) -> int:
+              partition_by: Sequence[str] = (), merge_schema: bool = False, cluster_by: Sequence[str] = ()) -> int:
         """Append or overwrite; creates the table when absent. Returns the new table version.
 
         With `merge_schema`, an append adds new columns (`mergeSchema`) and an overwrite replaces the
         schema and partitioning (`overwriteSchema`). An overwrite always replaces the whole table, even
-        when the session asks for dynamic partition overwrite.
+        when the session asks for dynamic partition overwrite. With `cluster_by`, each task sorts its rows
+        by partition then by those columns (the sort the writer makes by partition anyway) and cuts files
+        every `CLUSTERED_FILE_ROWS` rows, so each file spans a narrow range of them.
         """
         if mode not in _WRITE_MODES:
             raise LakehouseError(f"unknown write mode {mode!r}; expected one of {', '.join(_WRITE_MODES)}")
-        writer = utc_timestamps(self.frame(df)).write.format("delta").mode(mode)
+        frame = utc_timestamps(self.frame(df))
+        if cluster_by:
+            frame = frame.sortWithinPartitions(*partition_by, *cluster_by)
+        writer = frame.write.format("delta").mode(mode)
+        if cluster_by:
+            writer = writer.option("maxRecordsPerFile", str(CLUSTERED_FILE_ROWS))
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         if mode == "overwrite":
@@ -194,10 +204,12 @@ class SparkDeltaBackend(DeltaBackend):
 
     def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = (),
-              target_partitions: Mapping[str, Sequence[Any]] | None = None) -> MergeMetrics:
+              target_partitions: Mapping[str, Sequence[Any]] | None = None,
+              target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent.
 
         A commit that conflicts with a concurrent writer (Delta's optimistic concurrency) is retried.
+        `target_ranges` are target-only conditions, which Delta uses to skip files by their statistics.
         """
         check_merge_clauses(path, keys, update=update, insert=insert)
         source = self.frame(source)
@@ -207,12 +219,12 @@ class SparkDeltaBackend(DeltaBackend):
                                  f"(columns: {', '.join(source.columns)})")
         source = utc_timestamps(source)
         condition = (" AND ".join(f"target.{_ident(k)} = source.{_ident(k)}" for k in keys)
-                     + target_partition_clause(target_partitions))
+                     + target_partition_clause(target_partitions) + target_range_clause(target_ranges))
 
         def attempt() -> MergeMetrics:
             if not self.exists(path):
                 version = self.write(path, source if insert else source.limit(0), mode="append",
-                                     partition_by=partition_by)
+                                     partition_by=partition_by, cluster_by=cluster_by)
                 inserted = _metric(self._last_commit(path)["operation_metrics"], "numOutputRows")
                 return MergeMetrics(rows_inserted=inserted, rows_updated=0, version=version)
             with _spark_errors("MERGE", path):

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from altaviz.errors import UsageError
+from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.files import FileInfo, LocalFileStore
 from altaviz.lakehouse.paths import TableRef
-from altaviz.runtime.frames import small_frame
+from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import LANDING_FORMATS, ingested_files_schema
 from altaviz.stages import StageResult
 from altaviz.stages.landing import LANDED, REJECTED, SKIPPED, FileOutcome, OpenedFile, first_line, probe, read_group
@@ -71,10 +72,11 @@ def _batch(ctx: RunContext, opened: list[OpenedFile]) -> DataFrame:
     return union.select("*", *event_hashes())
 
 
-def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, tuple | None]:
+def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, Bounds | None]:
     """Count each file's readings and the time window they span; a file failing mid-read is set aside.
 
-    Returns the batch (None when nothing is readable) and its (min, max) reading time.
+    Returns the batch (None when nothing is readable) and the bounds of its reading times (with nulls when
+    some readings have no time).
     """
     from pyspark.sql import functions as F
 
@@ -82,7 +84,8 @@ def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, 
         batch = _batch(ctx, opened)
         try:
             stats = (batch.groupBy("_file_rank")
-                     .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"))
+                     .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
+                          F.count_if(F.col("timestamp").isNull()).alias("untimed"))
                      .collect())
         except Exception:
             survivors = []
@@ -100,12 +103,15 @@ def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, 
         by_rank = {r._file_rank: r.n for r in stats}
         for rank, f in enumerate(opened):
             f.outcome.rows_read = by_rank.get(rank, 0)
-        times = [t for r in stats for t in (r.lo, r.hi) if t is not None]
-        return batch, ((min(times), max(times)) if times else None)
+        times = [as_utc(t) for r in stats for t in (r.lo, r.hi) if t is not None]
+        untimed = any(r.untimed for r in stats)
+        if not times and not untimed:
+            return batch, None
+        return batch, Bounds(min(times, default=None), max(times, default=None), or_null=untimed)
     return None, None
 
 
-def collision_dates(window: tuple | None, ingested_at: datetime) -> list[date]:
+def collision_dates(window: Bounds | None, ingested_at: datetime) -> list[date]:
     """The `ingestion_date` partitions where a stored copy of a batch's readings can be.
 
     A reading is stored no earlier than its own time (a day's margin for device clocks running ahead), so only
@@ -113,24 +119,28 @@ def collision_dates(window: tuple | None, ingested_at: datetime) -> list[date]:
     not at months of history.
     """
     today = ingested_at.date()
-    first = min(window[0].date(), today) if window is not None else today
+    first = min(window.lo.date(), today) if window is not None and window.lo is not None else today
     days = (today - first).days + 3  # first - 1 day .. today + 1 day
     return [first - timedelta(days=1) + timedelta(days=i) for i in range(days)]
 
 
-def _insert_new(ctx: RunContext, batch: DataFrame, window: tuple | None, batch_id: str,
+def _insert_new(ctx: RunContext, batch: DataFrame, window: Bounds | None, batch_id: str,
                 ingested_at: datetime) -> int | None:
     """Store the batch's readings not stored yet, in one atomic insert-only MERGE on `event_id`.
 
-    Repeats inside the batch are dropped first (the first received copy stays). The MERGE matches against
-    the partitions a copy can be in; a concurrent writer storing the same readings makes it conflict and
-    retry, so a reading lands once however many runs or streams deliver it.
+    Repeats inside the batch are dropped first (the first received copy stays). A stored copy of a reading
+    has the same time (the id hashes it), so the MERGE matches only against the partitions a copy can be in
+    and, within them, the files whose times overlap the batch's: an hourly batch opens an hour's files
+    whatever the history. A concurrent writer storing the same readings makes it conflict and retry, so a
+    reading lands once however many runs or streams deliver it. A new table is written in time order.
     """
     from altaviz.transforms.bronze import first_received, with_lineage
 
     fresh = batch.transform(first_received()).transform(with_lineage(batch_id, ingested_at))
     return (ctx.lakehouse.merge(TELEMETRY_RAW, fresh, on=["event_id"], partition_by=["ingestion_date"],
-                                target_partitions={"ingestion_date": collision_dates(window, ingested_at)})
+                                target_partitions={"ingestion_date": collision_dates(window, ingested_at)},
+                                target_ranges={"timestamp": window} if window is not None else None,
+                                cluster_by=["timestamp"])
             .when_not_matched_insert_all().execute().version)
 
 

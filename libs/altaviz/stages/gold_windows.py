@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import SENSOR_COLUMNS, sensor_readings_agg_schema
@@ -71,12 +72,16 @@ def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, flo
                        ranges, F.col("timestamp"), start, end)
               .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin"))
     partials = hourly_partials(source, centre)
-    partials = partials.select("*", F.to_date(F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)).alias("date"))
+    # One task per date: the rows of a day are then written in hour order, in files of a few hours each.
+    partials = (partials.select("*", F.to_date(F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)).alias("date"))
+                .repartition("date"))
     dates = [start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)]
+    # Every partial is of an hour in [start, end): only the files of those hours are read or rewritten.
+    hours = Bounds(int(start.timestamp()) // HOUR_SECONDS, int(end.timestamp()) // HOUR_SECONDS - 1)
     (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=["compressor_id", "_h", "date"], partition_by=["date"],
-                         target_partitions={"date": dates})
+                         target_partitions={"date": dates}, target_ranges={"_h": hours}, cluster_by=["_h"])
      .when_matched_update_all().when_not_matched_insert_all().execute())
-    ctx.lakehouse.optimize_if_fragmented(SENSOR_HOURLY_PARTIALS, ["compressor_id"], {"date": dates},
+    ctx.lakehouse.optimize_if_fragmented(SENSOR_HOURLY_PARTIALS, ["_h"], {"date": dates},
                                          ctx.settings.gold.optimize_min_files)
 
 
@@ -123,13 +128,18 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
 
     centre = centres(thresholds)
     _refresh_partials(ctx, touched, centre)
-    windows = _windows(ctx, touched, thresholds, centre).persist()
+    # One task per date, so a new table's days are written in hour order (files of a few hours each).
+    windows = _windows(ctx, touched, thresholds, centre).repartition("date").persist()
     try:
-        summary = windows.groupBy("date").count().collect()
-        agg_rows, dates = sum(r["count"] for r in summary), [r.date for r in summary]
+        summary = (windows.groupBy("date").agg(F.count(F.lit(1)).alias("n"), F.min("agg_timestamp").alias("lo"),
+                                                F.max("agg_timestamp").alias("hi")).collect())
+        agg_rows, dates = sum(r.n for r in summary), [r.date for r in summary]
         ctx.progress(f"gold: merging {agg_rows:,} window row(s) into sensor_readings_agg")
+        anchors = (Bounds(min(as_utc(r.lo) for r in summary), max(as_utc(r.hi) for r in summary))
+                   if summary else None)
         ctx.lakehouse.merge(SENSOR_READINGS_AGG, windows, on=["compressor_id", "agg_timestamp", "window_type", "date"],
-                            partition_by=["date"], target_partitions={"date": dates}
+                            partition_by=["date"], target_partitions={"date": dates},
+                            target_ranges={"agg_timestamp": anchors} if anchors else None, cluster_by=["agg_timestamp"]
                             ).when_matched_update_all().when_not_matched_insert_all().execute()
         newest = small_frame(ctx.spark, [{"compressor_id": r.compressor_id, "agg_timestamp": floor_hour(as_utc(r.hi))}
                                          for r in touched], "compressor_id string, agg_timestamp timestamp")
@@ -137,6 +147,6 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
                   .select("compressor_id", *[f"{s}_status" for s in SENSOR_COLUMNS]).collect())
     finally:
         windows.unpersist()
-    ctx.lakehouse.optimize_if_fragmented(SENSOR_READINGS_AGG, ["compressor_id"], {"date": dates},
+    ctx.lakehouse.optimize_if_fragmented(SENSOR_READINGS_AGG, ["agg_timestamp"], {"date": dates},
                                          ctx.settings.gold.optimize_min_files)
     return agg_rows, {r.compressor_id: {s: r[f"{s}_status"] for s in SENSOR_COLUMNS} for r in latest}

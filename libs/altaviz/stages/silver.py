@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import (
@@ -152,6 +153,12 @@ def _shaped(rows: DataFrame, schema: StructType, run_values: dict[str, Any]) -> 
                          .cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
+def _bounds(summaries: list[Any]) -> Bounds:
+    """The range of reading times over some per-reason summaries (nulls kept when any reading has no time)."""
+    times = [as_utc(t) for r in summaries for t in (r.oldest, r.newest) if t is not None]
+    return Bounds(min(times, default=None), max(times, default=None), or_null=any(r.untimed for r in summaries))
+
+
 def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: datetime
            ) -> tuple[int, int, datetime | None, dict[str, int], list[Any], MergeMetrics]:
     """MERGE the labelled window's clean and rejected readings; return the counts the books and checks need.
@@ -162,9 +169,11 @@ def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: date
 
     is_clean = F.col("reject_reason").isNull()
     per_reason = (labelled.groupBy("reject_reason")
-                  .agg(F.count(F.lit(1)).alias("n"), F.max("timestamp").alias("newest"),
+                  .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("oldest"),
+                       F.max("timestamp").alias("newest"), F.count_if(F.col("timestamp").isNull()).alias("untimed"),
                        F.collect_set("date").alias("dates")).collect())
     clean_summary = next((r for r in per_reason if r.reject_reason is None), None)
+    rejected_summary = [r for r in per_reason if r.reject_reason is not None]
     by_reason = {r.reject_reason: r.n for r in per_reason if r.reject_reason is not None}
     clean_rows, rejected_rows = (clean_summary.n if clean_summary else 0), sum(by_reason.values())
     max_event = as_utc(clean_summary.newest) if clean_summary else None
@@ -176,11 +185,16 @@ def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: date
     ctx.progress("silver: merging clean readings into telemetry_clean")
     # `date` follows from `timestamp`; having it in the key lets MERGE read only the partitions touched.
     clean_dates = sorted(clean_summary.dates) if clean_summary else []
+    # The time range lets the MERGE open only the files of the hours the window holds.
     merged = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
-                                  partition_by=["date"], target_partitions={"date": clean_dates} if clean_dates else None)
+                                  partition_by=["date"], target_partitions={"date": clean_dates} if clean_dates else None,
+                                  target_ranges={"timestamp": _bounds([clean_summary])} if clean_summary else None,
+                                  cluster_by=["timestamp"])
               .when_not_matched_insert_all().execute())
     ctx.progress("silver: merging rejected readings into telemetry_rejected")
-    ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"]) \
+    # A reading rejected before has the same time (its id hashes it): only files of those times are read.
+    ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"],
+                        target_ranges={"timestamp": _bounds(rejected_summary)} if rejected_summary else None) \
         .when_not_matched_insert_all().execute()
     return clean_rows, rejected_rows, max_event, dict(sorted(by_reason.items())), clean_dates, merged
 
