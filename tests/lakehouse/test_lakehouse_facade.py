@@ -207,3 +207,12 @@ def test_optimize_runs_only_once_small_files_accumulate(root, min_files, dates, 
     result = lh.optimize_if_fragmented(RAW, ["compressor_id"], {"date": dates}, min_files)
     assert (result is not None) == optimized
     assert [c[0] for c in backend.calls] == ["file_count", *(["optimize"] if optimized else [])]
+
+
+def test_bounds_cover_the_values_given_and_say_when_nulls_must_match():
+    """Bounds span the non-null values; nothing to bound gives None, only nulls gives a null-only bound."""
+    assert Bounds.covering([3, None, 1, 2]) == Bounds(1, 3)
+    assert Bounds.covering([None, None]) is None
+    assert Bounds.covering([], or_null=True) == Bounds(None, None, or_null=True)
+    with pytest.raises(ValueError, match="reversed"):
+        Bounds(2, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -64,6 +64,19 @@ class Bounds:
         if self.lo is not None and self.lo > self.hi:
             raise ValueError(f"bounds are reversed: {self.lo!r} > {self.hi!r}")
 
+    @classmethod
+    def covering(cls, values: Iterable[Any], *, or_null: bool = False) -> Bounds | None:
+        """The bounds of `values` (None entries ignored), or None when there is nothing to bound.
+
+        Args:
+            values: the source's values, or the minima and maxima of its summaries.
+            or_null: some source rows hold null in the column.
+        """
+        present = [v for v in values if v is not None]
+        if not present and not or_null:
+            return None
+        return cls(min(present, default=None), max(present, default=None), or_null=or_null)
+
 
 def range_literal(value: Any) -> str:
     """A SQL literal both engines read for a bound: UTC timestamps, dates and numbers."""
@@ -78,10 +91,12 @@ def range_literal(value: Any) -> str:
     raise TypeError(f"range bounds are timestamps, dates or numbers, not {value!r}")
 
 
-def target_range_clause(ranges: Mapping[str, Bounds] | None) -> str:
-    """` AND (target.`col` BETWEEN lo AND hi [OR target.`col` IS NULL])` for each bounded column."""
+def target_range_clause(ranges: Mapping[str, Bounds | None] | None) -> str:
+    """` AND (target.`col` BETWEEN lo AND hi [OR target.`col` IS NULL])` for each bounded column (None: unbounded)."""
     parts = []
     for column, bounds in (ranges or {}).items():
+        if bounds is None:
+            continue
         name = "target.`" + column.replace("`", "``") + "`"
         tests = ([f"{name} >= {range_literal(bounds.lo)} AND {name} <= {range_literal(bounds.hi)}"]
                  if bounds.lo is not None else [])
@@ -193,7 +208,7 @@ class DeltaBackend(ABC):
     def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = (),
               target_partitions: Mapping[str, Sequence[Any]] | None = None,
-              target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> MergeMetrics:
+              target_ranges: Mapping[str, Bounds | None] | None = None, cluster_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent.
 
         One atomic commit; one that conflicts with a concurrent writer is retried on the table as it then is.

@@ -66,7 +66,7 @@ class MergeBuilder:
 
     def __init__(self, lakehouse: Lakehouse, ref: TableRef, source: DataFrame | pa.Table, on: Sequence[str],
                  partition_by: Sequence[str] = (), target_partitions: Mapping[str, Sequence[Any]] | None = None,
-                 target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> None:
+                 target_ranges: Mapping[str, Bounds | None] | None = None, cluster_by: Sequence[str] = ()) -> None:
         if isinstance(on, str):
             on = [on]
         if not on:
@@ -206,7 +206,7 @@ class Lakehouse:
     def merge(self, ref: TableRef | str, source: DataFrame | pa.Table, on: Sequence[str], *,
               partition_by: Sequence[str] = (),
               target_partitions: Mapping[str, Sequence[Any]] | None = None,
-              target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> MergeBuilder:
+              target_ranges: Mapping[str, Bounds | None] | None = None, cluster_by: Sequence[str] = ()) -> MergeBuilder:
         """Start an upsert of `source` into a table on equality of the key columns `on`.
 
         The MERGE is one atomic commit; one that conflicts with a concurrent writer is retried.

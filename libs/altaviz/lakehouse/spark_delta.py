@@ -205,7 +205,7 @@ class SparkDeltaBackend(DeltaBackend):
     def merge(self, path: str, source: DataFrame | pa.Table, keys: Sequence[str], *, update: bool = True,
               insert: bool = True, merge_schema: bool = False, partition_by: Sequence[str] = (),
               target_partitions: Mapping[str, Sequence[Any]] | None = None,
-              target_ranges: Mapping[str, Bounds] | None = None, cluster_by: Sequence[str] = ()) -> MergeMetrics:
+              target_ranges: Mapping[str, Bounds | None] | None = None, cluster_by: Sequence[str] = ()) -> MergeMetrics:
         """Upsert `source` on equality of `keys`; creates the table from `source` when absent.
 
         A commit that conflicts with a concurrent writer (Delta's optimistic concurrency) is retried.

@@ -103,11 +103,8 @@ def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, 
         by_rank = {r._file_rank: r.n for r in stats}
         for rank, f in enumerate(opened):
             f.outcome.rows_read = by_rank.get(rank, 0)
-        times = [as_utc(t) for r in stats for t in (r.lo, r.hi) if t is not None]
-        untimed = any(r.untimed for r in stats)
-        if not times and not untimed:
-            return batch, None
-        return batch, Bounds(min(times, default=None), max(times, default=None), or_null=untimed)
+        return batch, Bounds.covering((as_utc(t) for r in stats for t in (r.lo, r.hi)),
+                                      or_null=any(r.untimed for r in stats))
     return None, None
 
 
@@ -139,7 +136,7 @@ def _insert_new(ctx: RunContext, batch: DataFrame, window: Bounds | None, batch_
     fresh = batch.transform(first_received()).transform(with_lineage(batch_id, ingested_at))
     return (ctx.lakehouse.merge(TELEMETRY_RAW, fresh, on=["event_id"], partition_by=["ingestion_date"],
                                 target_partitions={"ingestion_date": collision_dates(window, ingested_at)},
-                                target_ranges={"timestamp": window} if window is not None else None,
+                                target_ranges={"timestamp": window},
                                 cluster_by=["timestamp"])
             .when_not_matched_insert_all().execute().version)
 

@@ -135,11 +135,10 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
                                                 F.max("agg_timestamp").alias("hi")).collect())
         agg_rows, dates = sum(r.n for r in summary), [r.date for r in summary]
         ctx.progress(f"gold: merging {agg_rows:,} window row(s) into sensor_readings_agg")
-        anchors = (Bounds(min(as_utc(r.lo) for r in summary), max(as_utc(r.hi) for r in summary))
-                   if summary else None)
+        anchors = Bounds.covering(as_utc(t) for r in summary for t in (r.lo, r.hi))
         ctx.lakehouse.merge(SENSOR_READINGS_AGG, windows, on=["compressor_id", "agg_timestamp", "window_type", "date"],
                             partition_by=["date"], target_partitions={"date": dates},
-                            target_ranges={"agg_timestamp": anchors} if anchors else None, cluster_by=["agg_timestamp"]
+                            target_ranges={"agg_timestamp": anchors}, cluster_by=["agg_timestamp"]
                             ).when_matched_update_all().when_not_matched_insert_all().execute()
         newest = small_frame(ctx.spark, [{"compressor_id": r.compressor_id, "agg_timestamp": floor_hour(as_utc(r.hi))}
                                          for r in touched], "compressor_id string, agg_timestamp timestamp")

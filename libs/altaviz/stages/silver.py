@@ -153,10 +153,10 @@ def _shaped(rows: DataFrame, schema: StructType, run_values: dict[str, Any]) -> 
                          .cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-def _bounds(summaries: list[Any]) -> Bounds:
-    """The range of reading times over some per-reason summaries (nulls kept when any reading has no time)."""
-    times = [as_utc(t) for r in summaries for t in (r.oldest, r.newest) if t is not None]
-    return Bounds(min(times, default=None), max(times, default=None), or_null=any(r.untimed for r in summaries))
+def _time_bounds(summaries: list[Any]) -> Bounds | None:
+    """The reading times over some per-reason summaries (nulls kept when any reading has no time)."""
+    return Bounds.covering((as_utc(t) for r in summaries for t in (r.oldest, r.newest)),
+                           or_null=any(r.untimed for r in summaries))
 
 
 def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: datetime
@@ -188,13 +188,13 @@ def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: date
     # The time range lets the MERGE open only the files of the hours the window holds.
     merged = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
                                   partition_by=["date"], target_partitions={"date": clean_dates} if clean_dates else None,
-                                  target_ranges={"timestamp": _bounds([clean_summary])} if clean_summary else None,
+                                  target_ranges={"timestamp": _time_bounds([clean_summary] if clean_summary else [])},
                                   cluster_by=["timestamp"])
               .when_not_matched_insert_all().execute())
     ctx.progress("silver: merging rejected readings into telemetry_rejected")
     # A reading rejected before has the same time (its id hashes it): only files of those times are read.
     ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"],
-                        target_ranges={"timestamp": _bounds(rejected_summary)} if rejected_summary else None) \
+                        target_ranges={"timestamp": _time_bounds(rejected_summary)}) \
         .when_not_matched_insert_all().execute()
     return clean_rows, rejected_rows, max_event, dict(sorted(by_reason.items())), clean_dates, merged
 
