@@ -12,6 +12,7 @@ import functools
 import importlib
 import json
 import runpy
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -193,16 +194,26 @@ def fake_wheel(folder: Path) -> Any:
 def run_program(stack: str, values: Mapping[str, str]) -> dict[str, Any]:
     """Run `infra/__main__.py` for `stack` under mocks, in this process; return the recording."""
     import pulumi
-    from pulumi.runtime import get_root_resource
     from pulumi.runtime.mocks import MockMonitor
 
-    from altaviz.deploy import wheel
 
     mocks = make_mocks()
     monitor = MockMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="altaviz", stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(values))
     folder = Path(tempfile.mkdtemp(prefix="altaviz-mock-wheel-"))
+    try:
+        return _run_program(stack, values, folder, mocks, monitor)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_program(stack: str, values: Mapping[str, str], folder: Path, mocks: Any, monitor: Any) -> dict[str, Any]:
+    import pulumi
+    from pulumi.runtime import get_root_resource
+
+    from altaviz.deploy import wheel
+
     built = fake_wheel(folder)
     wheel.build_wheel = lambda root=None, out_dir=None, **_: built
     recording: dict[str, Any] = {"stack": stack}
