@@ -73,14 +73,19 @@ def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, flo
               .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin"))
     partials = hourly_partials(source, centre)
     # One task per date: the rows of a day are then written in hour order, in files of a few hours each.
+    # Persisted: MERGE reads its source twice (to find the files it touches, then to write them).
     partials = (partials.select("*", F.to_date(F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)).alias("date"))
-                .repartition("date"))
+                .repartition("date").persist())
     dates = [start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)]
     # Every partial is of an hour in [start, end): only the files of those hours are read or rewritten.
     hours = Bounds(int(start.timestamp()) // HOUR_SECONDS, int(end.timestamp()) // HOUR_SECONDS - 1)
-    (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=["compressor_id", "_h", "date"], partition_by=["date"],
-                         target_partitions={"date": dates}, target_ranges={"_h": hours}, cluster_by=["_h"])
-     .when_matched_update_all().when_not_matched_insert_all().execute())
+    try:
+        (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=["compressor_id", "_h", "date"],
+                             partition_by=["date"], target_partitions={"date": dates}, target_ranges={"_h": hours},
+                             cluster_by=["_h"])
+         .when_matched_update_all().when_not_matched_insert_all().execute())
+    finally:
+        partials.unpersist()
     ctx.lakehouse.optimize_if_fragmented(SENSOR_HOURLY_PARTIALS, ["_h"], {"date": dates},
                                          ctx.settings.gold.optimize_min_files)
 
@@ -89,7 +94,8 @@ def _windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, centre
     """The windows anchored on every hour the new readings feed, added up from the stored partials."""
     from pyspark.sql import functions as F
 
-    from altaviz.transforms.gold import HOUR_SECONDS, window_aggregates, with_status
+    from altaviz.runtime import sqltext as sql
+    from altaviz.transforms.gold import HOUR_SECONDS, WINDOWS, window_aggregates, with_status
 
     anchors = _ranges(ctx, touched, timedelta(0), SPAN)
     needed = _ranges(ctx, touched, SPAN, SPAN)
@@ -100,14 +106,10 @@ def _windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, centre
     windows = window_aggregates(partials, centre)
     anchored = (windows.join(F.broadcast(anchors), "compressor_id")
                 .where(F.col("agg_timestamp").between(F.col("_lo"), F.col("_hi"))))
-    start_of_window = F.col("agg_timestamp") - F.make_dt_interval(
-        hours=F.when(F.col("window_type") == "4hr", F.lit(3))
-        .when(F.col("window_type") == "24hr", F.lit(23)).otherwise(F.lit(0)))
-    derived = {"window_start": start_of_window, "window_end": F.col("agg_timestamp") + F.expr("INTERVAL 1 HOUR"),
-               "date": F.to_date("agg_timestamp")}
-    statused = with_status(anchored, thresholds)
-    return statused.select(*[(derived[f.name] if f.name in derived else F.col(f.name)).cast(f.dataType).alias(f.name)
-                             for f in sensor_readings_agg_schema().fields])
+    hours_before = " ".join(f"WHEN {sql.text(w)} THEN {hours - 1}" for w, hours in WINDOWS.items())
+    derived = {"window_start": f"agg_timestamp - make_dt_interval(0, CASE window_type {hours_before} ELSE 0 END)",
+               "window_end": "agg_timestamp + INTERVAL 1 HOUR", "date": "to_date(agg_timestamp)"}
+    return sql.typed_select(with_status(anchored, thresholds), sensor_readings_agg_schema(), derived)
 
 
 def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds

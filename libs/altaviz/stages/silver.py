@@ -122,8 +122,12 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
                                        lateness_cutoff=lateness_cutoff, limits=limits))
              .withColumn("station_id", F.coalesce(F.col("_ref_station_id"), F.col("station_id"))))
     labelled = _output_columns(basic).persist()
-    history = unit_sensor_stats(history_rows) if history_rows is not None else None
     passing = unit_sensor_stats(labelled.where(F.col("reject_reason").isNull()))
+    history = None
+    if history_rows is not None:
+        # Collected on its own (one row per unit): inside the union below, Spark would scan the history twice.
+        ctx.progress(f"silver: per-unit statistics of the trailing {cfg.outlier_history_hours:g} hours")
+        history = small_frame(ctx.spark, unit_sensor_stats(history_rows).collect(), passing.schema)
     # One row per unit, collected once so the broadcast join does not re-aggregate the window for every action.
     stats = small_frame(ctx.spark, preferred_stats(history, passing, cfg.outlier_min_history).collect(),
                         passing.schema)
@@ -132,13 +136,13 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
 
 def _output_columns(labeled: DataFrame) -> DataFrame:
     """Every column either output table takes from the labelled rows, typed as stored."""
-    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
 
-    fields = {f.name: f.dataType for schema in (telemetry_clean_schema(), telemetry_rejected_schema())
+    from altaviz.runtime import sqltext as sql
+
+    fields = {f.name: f for schema in (telemetry_clean_schema(), telemetry_rejected_schema())
               for f in schema.fields if f.name not in _RUN_COLUMNS}
-    derived = {"date": F.to_date("timestamp")}
-    return labeled.select(*[(derived.get(name, F.col(name))).cast(dtype).alias(name)
-                            for name, dtype in fields.items()])
+    return sql.typed_select(labeled, StructType(list(fields.values())), {"date": "to_date(timestamp)"})
 
 
 #: Output columns that hold the run's own values rather than the reading's.
@@ -147,10 +151,9 @@ _RUN_COLUMNS = ("silver_run_id", "processed_at", "rejected_at", "rejected_date")
 
 def _shaped(rows: DataFrame, schema: StructType, run_values: dict[str, Any]) -> DataFrame:
     """`rows` with exactly the columns of `schema`, in order; run-level columns filled with `run_values`."""
-    from pyspark.sql import functions as F
+    from altaviz.runtime import sqltext as sql
 
-    return rows.select(*[(F.col(f.name) if f.name in rows.columns else F.lit(run_values[f.name]))
-                         .cast(f.dataType).alias(f.name) for f in schema.fields])
+    return sql.typed_select(rows, schema, values={k: v for k, v in run_values.items() if k not in rows.columns})
 
 
 def _time_bounds(summaries: list[Any]) -> Bounds | None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from altaviz.runtime import sqltext as sql
 from altaviz.schemas import SENSOR_COLUMNS
 from altaviz.thresholds import SensorThreshold, Thresholds
 
@@ -34,36 +35,36 @@ def hourly_partials(clean: DataFrame, centre: Mapping[str, float]) -> DataFrame:
     `first_ts` / `last_ts`; per sensor `_n_`, `_s1_`, `_s2_`, `_min_`, `_max_`; `_n_pd`, `_s_pd` for the
     pressure differential; `_t0`, `_v0`, `_t1`, `_v1`: time and value of the first and last temperature.
     """
-    aggs: list[Column] = [
-        F.max("model").alias("model"), F.max("station_id").alias("station_id"), F.max("basin").alias("basin"),
-        F.count(F.lit(1)).alias("reading_count"),
-        F.min("timestamp").alias("first_ts"), F.max("timestamp").alias("last_ts")]
+    aggs = ["max(model) AS model", "max(station_id) AS station_id", "max(basin) AS basin",
+            "count(1) AS reading_count", "min(timestamp) AS first_ts", "max(timestamp) AS last_ts"]
     for s in SENSOR_COLUMNS:
-        d = F.col(s) - F.lit(centre.get(s, 0.0))
-        aggs += [F.count(s).alias(f"_n_{s}"), F.sum(d).alias(f"_s1_{s}"), F.sum(d * d).alias(f"_s2_{s}"),
-                 F.min(s).alias(f"_min_{s}"), F.max(s).alias(f"_max_{s}")]
-    differential = F.col("discharge_pressure_psi") - F.col("suction_pressure_psi")
-    temp_time = F.when(F.col(TEMPERATURE).isNotNull(), F.col("timestamp"))
-    aggs += [F.count(differential).alias("_n_pd"), F.sum(differential).alias("_s_pd"),
-             F.min(temp_time).alias("_t0"), F.min_by(TEMPERATURE, temp_time).alias("_v0"),
-             F.max(temp_time).alias("_t1"), F.max_by(TEMPERATURE, temp_time).alias("_v1")]
-    hour = (F.unix_seconds(F.col("timestamp")) / HOUR_SECONDS).cast("long")
-    return clean.groupBy("compressor_id", hour.alias("_h")).agg(*aggs)
+        d = f"({sql.ident(s)} - {sql.double(centre.get(s, 0.0))})"
+        aggs += [f"count({sql.ident(s)}) AS _n_{s}", f"sum({d}) AS _s1_{s}", f"sum({d} * {d}) AS _s2_{s}",
+                 f"min({sql.ident(s)}) AS _min_{s}", f"max({sql.ident(s)}) AS _max_{s}"]
+    differential = "(discharge_pressure_psi - suction_pressure_psi)"
+    temp_time = f"CASE WHEN {sql.ident(TEMPERATURE)} IS NOT NULL THEN timestamp END"
+    aggs += [f"count({differential}) AS _n_pd", f"sum({differential}) AS _s_pd",
+             f"min({temp_time}) AS _t0", f"min_by({sql.ident(TEMPERATURE)}, {temp_time}) AS _v0",
+             f"max({temp_time}) AS _t1", f"max_by({sql.ident(TEMPERATURE)}, {temp_time}) AS _v1"]
+    hour = F.expr(f"CAST(unix_seconds(timestamp) / {HOUR_SECONDS} AS BIGINT)")
+    return clean.groupBy("compressor_id", hour.alias("_h")).agg(*sql.exprs(aggs))
 
 
-def _finish(parts: Mapping[str, Column], centre: Mapping[str, float]) -> list[Column]:
-    """Window statistics from summed parts, in output column order (the window's struct fields)."""
-    out = [parts["reading_count"].cast("long").alias("reading_count"),
-           parts["first_ts"].alias("first_reading_at"), parts["last_ts"].alias("last_reading_at")]
+def _finish(parts: Mapping[str, str], centre: Mapping[str, float]) -> list[tuple[str, str]]:
+    """Window statistics from summed parts (SQL texts), in output column order, as (name, SQL) pairs."""
+    out = [("reading_count", f"CAST({parts['reading_count']} AS BIGINT)"),
+           ("first_reading_at", parts["first_ts"]), ("last_reading_at", parts["last_ts"])]
     for s in SENSOR_COLUMNS:
         n, s1, s2 = parts[f"_n_{s}"], parts[f"_s1_{s}"], parts[f"_s2_{s}"]
-        variance = (s2 - s1 * s1 / n) / (n - 1)
-        out += [F.when(n > 0, F.lit(centre.get(s, 0.0)) + s1 / n).alias(f"{s}_mean"),
-                F.when(n > 1, F.sqrt(F.greatest(variance, F.lit(0.0)))).alias(f"{s}_std"),
-                parts[f"_min_{s}"].alias(f"{s}_min"), parts[f"_max_{s}"].alias(f"{s}_max")]
-    out.append(F.when(parts["_n_pd"] > 0, parts["_s_pd"] / parts["_n_pd"]).alias("pressure_differential_mean"))
-    elapsed = (F.unix_micros(parts["_t1"]) - F.unix_micros(parts["_t0"])) / (HOUR_SECONDS * 1e6)
-    out.append(F.when(elapsed > 0, (parts["_v1"] - parts["_v0"]) / elapsed).alias("temp_rate_of_change_f_per_hr"))
+        variance = f"(({s2} - {s1} * {s1} / {n}) / ({n} - 1))"
+        out += [(f"{s}_mean", f"CASE WHEN {n} > 0 THEN {sql.double(centre.get(s, 0.0))} + {s1} / {n} END"),
+                (f"{s}_std", f"CASE WHEN {n} > 1 THEN sqrt(greatest({variance}, {sql.double(0.0)})) END"),
+                (f"{s}_min", parts[f"_min_{s}"]), (f"{s}_max", parts[f"_max_{s}"])]
+    out.append(("pressure_differential_mean",
+                f"CASE WHEN {parts['_n_pd']} > 0 THEN {parts['_s_pd']} / {parts['_n_pd']} END"))
+    elapsed = f"((unix_micros({parts['_t1']}) - unix_micros({parts['_t0']})) / {sql.double(HOUR_SECONDS * 1e6)})"
+    out.append(("temp_rate_of_change_f_per_hr",
+                f"CASE WHEN {elapsed} > 0 THEN ({parts['_v1']} - {parts['_v0']}) / {elapsed} END"))
     return out
 
 
@@ -76,61 +77,52 @@ def window_aggregates(partials: DataFrame, centre: Mapping[str, float]) -> DataF
     """
     additive = ["reading_count", *[f"_{k}_{s}" for s in SENSOR_COLUMNS for k in ("n", "s1", "s2")],
                 "_n_pd", "_s_pd"]
-    ordered = Window.partitionBy("compressor_id").orderBy("_h")
-    windowed: list[Column] = []  # window functions first, as plain columns (a generator cannot hold them)
+    windowed: list[str] = []  # window functions first, as plain columns (a generator cannot hold them)
     for window_type, hours in WINDOWS.items():
         if hours == 1:
             continue
-        frame = ordered.rangeBetween(-(hours - 1), 0)
-        parts = {c: F.sum(c).over(frame) for c in additive}
+        frame = (f"OVER (PARTITION BY compressor_id ORDER BY _h "
+                 f"RANGE BETWEEN {hours - 1} PRECEDING AND CURRENT ROW)")
+        parts = {c: f"sum({c})" for c in additive}
         for s in SENSOR_COLUMNS:
-            parts[f"_min_{s}"] = F.min(f"_min_{s}").over(frame)
-            parts[f"_max_{s}"] = F.max(f"_max_{s}").over(frame)
-        parts.update({"first_ts": F.min("first_ts").over(frame), "last_ts": F.max("last_ts").over(frame),
-                      "_t0": F.min("_t0").over(frame), "_v0": F.min_by("_v0", "_t0").over(frame),
-                      "_t1": F.max("_t1").over(frame), "_v1": F.max_by("_v1", "_t1").over(frame)})
-        windowed += [column.alias(f"_{window_type}{name}") for name, column in parts.items()]
-    with_windows = partials.select("*", *windowed)
+            parts[f"_min_{s}"] = f"min(_min_{s})"
+            parts[f"_max_{s}"] = f"max(_max_{s})"
+        parts.update({"first_ts": "min(first_ts)", "last_ts": "max(last_ts)", "_t0": "min(_t0)",
+                      "_v0": "min_by(_v0, _t0)", "_t1": "max(_t1)", "_v1": "max_by(_v1, _t1)"})
+        windowed += [f"{agg} {frame} AS _{window_type}{name}" for name, agg in parts.items()]
+    with_windows = partials.select("*", *sql.exprs(windowed))
     names = [c for c in partials.columns if c not in ("compressor_id", "_h", "model", "station_id", "basin")]
     structs = []
     for window_type, hours in WINDOWS.items():
-        parts = {c: F.col(c) if hours == 1 else F.col(f"_{window_type}{c}") for c in names}
-        structs.append(F.struct(F.lit(window_type).alias("window_type"), *_finish(parts, centre)))
-    exploded = with_windows.select("compressor_id", "_h", "model", "station_id", "basin",
-                                   F.explode(F.array(*structs)).alias("_w"))
-    agg_timestamp = F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)
-    return _flatten(exploded, agg_timestamp)
+        parts = {c: (c if hours == 1 else f"_{window_type}{c}") for c in names}
+        fields = ", ".join(f"{sql.text(name)}, {expression}" for name, expression in _finish(parts, centre))
+        structs.append(f"named_struct('window_type', {sql.text(window_type)}, {fields})")
+    # `inline` turns the three window structs into three rows of plain columns in one expression.
+    return with_windows.select(
+        "compressor_id", "_h", "model", "station_id", "basin", F.expr(f"inline(array({', '.join(structs)}))")
+    ).select("compressor_id", F.expr(f"timestamp_seconds(_h * {HOUR_SECONDS}) AS agg_timestamp"), "window_type",
+             "_h", "model", "station_id", "basin", *[n for n, _ in _finish({c: c for c in names}, centre)])
 
 
-def _flatten(exploded: DataFrame, agg_timestamp: Column) -> DataFrame:
-    """The exploded window structs as columns, after the key."""
-    fields = [f.name for f in exploded.schema["_w"].dataType.fields if f.name != "window_type"]
-    return exploded.select("compressor_id", agg_timestamp.alias("agg_timestamp"),
-                           F.col("_w.window_type").alias("window_type"), "_h", "model", "station_id", "basin",
-                           *[F.col(f"_w.{f}").alias(f) for f in fields])
-
-
-def _status(value: Column, threshold: SensorThreshold) -> Column:
+def _status(value: str, threshold: SensorThreshold) -> str:
     if not threshold.alerting:
-        return F.when(value.isNotNull(), F.lit("normal"))
-    ops = {">=": Column.__ge__, ">": Column.__gt__, "<=": Column.__le__, "<": Column.__lt__}[threshold.comparison]
-    return (F.when(value.isNull(), F.lit(None).cast("string"))
-            .when(ops(value, F.lit(threshold.critical)), F.lit("critical"))
-            .when(ops(value, F.lit(threshold.warning)), F.lit("warning"))
-            .otherwise(F.lit("normal")))
+        return f"CASE WHEN {value} IS NOT NULL THEN 'normal' END"
+    op = threshold.comparison
+    return (f"CASE WHEN {value} IS NULL THEN CAST(NULL AS STRING) "
+            f"WHEN {value} {op} {sql.double(threshold.critical)} THEN 'critical' "
+            f"WHEN {value} {op} {sql.double(threshold.warning)} THEN 'warning' ELSE 'normal' END")
 
 
-def sensor_status(thresholds: Thresholds, sensor: str, value: Column, model: Column) -> Column:
-    """`normal` / `warning` / `critical` of a value for the row's model (null without a value)."""
+def sensor_status(thresholds: Thresholds, sensor: str, value: str, model: str) -> str:
+    """SQL for `normal` / `warning` / `critical` of a value (SQL) for the row's model (null without a value)."""
     status = _status(value, thresholds.defaults[sensor])
     for name, overrides in thresholds.overrides.items():
         if sensor in overrides:
-            status = F.when(model == F.lit(name), _status(value, overrides[sensor])).otherwise(status)
+            status = f"CASE WHEN {model} = {sql.text(name)} THEN {_status(value, overrides[sensor])} ELSE {status} END"
     return status
 
 
 def with_status(aggregates: DataFrame, thresholds: Thresholds) -> DataFrame:
     """Add `<sensor>_status` for every sensor, judged on the window's mean with the row's model thresholds."""
-    return aggregates.select("*", *[
-        sensor_status(thresholds, s, F.col(f"{s}_mean"), F.col("model")).alias(f"{s}_status")
-        for s in SENSOR_COLUMNS])
+    return aggregates.select("*", *sql.exprs(
+        f"{sensor_status(thresholds, s, sql.ident(f'{s}_mean'), 'model')} AS {sql.ident(f'{s}_status')}" for s in SENSOR_COLUMNS))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from altaviz.runtime import sqltext as sql
 from altaviz.schemas import SENSOR_COLUMNS
 
 #: Reject categories, in the order they are tested: the first that applies is the row's `reject_reason`.
@@ -41,10 +41,11 @@ def with_reference(dim_compressor: DataFrame) -> Callable[[DataFrame], DataFrame
     return transform
 
 
-def _sensor_list(flags: Mapping[str, Column]) -> Column:
-    """Comma-separated names of the sensors whose flag is true (null when none)."""
-    names = F.concat_ws(",", *[F.when(flag, F.lit(name)) for name, flag in flags.items()])
-    return F.when(names != "", names)
+def _sensor_list(flags: Mapping[str, str]) -> str:
+    """SQL: comma-separated names of the sensors whose flag (SQL) is true (null when none)."""
+    names = "concat_ws(',', " + ", ".join(f"CASE WHEN {flag} THEN {sql.text(name)} END"
+                                           for name, flag in flags.items()) + ")"
+    return f"CASE WHEN {names} != '' THEN {names} END"
 
 
 def _with_context(df: DataFrame, context: DataFrame | None, columns: list[str]) -> DataFrame:
@@ -92,23 +93,22 @@ def stuck_events(context: DataFrame | None, readings: int, repeated: DataFrame |
         if repeated is not None:
             keyed = keyed.join(F.broadcast(repeated), "event_id", "left_anti")
         rows = _with_context(keyed, context, ["compressor_id", "timestamp", *SENSOR_COLUMNS, "event_id"])
-        sequence = Window.partitionBy("compressor_id").orderBy("timestamp")
-        so_far = sequence.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        sequence = "OVER (PARTITION BY compressor_id ORDER BY timestamp"
         # Where each sensor's current run of equal values began (by row number): one lag and one running
         # max per sensor, which Spark evaluates incrementally, instead of readings-1 lags per sensor.
-        numbered = rows.select("*", F.row_number().over(sequence).alias("_rn"), *[
-            F.coalesce(F.lag(s, 1).over(sequence) == F.col(s), F.lit(False)).alias(f"_same_{s}")
-            for s in SENSOR_COLUMNS])
-        started = numbered.select("*", *[
-            F.max(F.when(~F.col(f"_same_{s}"), F.col("_rn"))).over(so_far).alias(f"_start_{s}")
-            for s in SENSOR_COLUMNS])
-        flags = {s: F.col(s).isNotNull() & (F.col("_rn") - F.col(f"_start_{s}") + 1 >= readings)
-                 for s in SENSOR_COLUMNS}
-        flagged = started.select("event_id", "_context", *[f.alias(f"_stuck_{s}") for s, f in flags.items()])
-        named = {s: F.col(f"_stuck_{s}") for s in SENSOR_COLUMNS}
+        numbered = rows.select("*", *sql.exprs([f"row_number() {sequence}) AS _rn", *[
+            f"coalesce(lag({sql.ident(s)}, 1) {sequence}) = {sql.ident(s)}, FALSE) AS _same_{s}"
+            for s in SENSOR_COLUMNS]]))
+        so_far = f"{sequence} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        started = numbered.select("*", *sql.exprs(
+            f"max(CASE WHEN NOT _same_{s} THEN _rn END) {so_far} AS _start_{s}" for s in SENSOR_COLUMNS))
+        flagged = started.select("event_id", "_context", *sql.exprs(
+            f"{sql.ident(s)} IS NOT NULL AND _rn - _start_{s} + 1 >= {int(readings)} AS _stuck_{s}"
+            for s in SENSOR_COLUMNS))
+        named = {s: f"_stuck_{s}" for s in SENSOR_COLUMNS}
         # Filter on the booleans first: the sensor list is only built for the stuck readings.
-        return (flagged.where(~F.col("_context") & reduce(lambda a, b: a | b, named.values()))
-                .select("event_id", _sensor_list(named).alias("_stuck")))
+        return (flagged.where(F.expr(f"NOT _context AND ({' OR '.join(named.values())})"))
+                .select("event_id", F.expr(f"{_sensor_list(named)} AS _stuck")))
 
     return transform
 
@@ -125,10 +125,10 @@ def first_received_with_stuck(repeated: DataFrame, stuck: DataFrame) -> Callable
 
 def unit_sensor_stats(df: DataFrame) -> DataFrame:
     """Per compressor: count, mean and sample standard deviation of each sensor."""
-    aggs = [F.count(F.lit(1)).alias("_n")]
+    aggs = ["count(1) AS _n"]
     for s in SENSOR_COLUMNS:
-        aggs += [F.avg(s).alias(f"_mean_{s}"), F.stddev_samp(s).alias(f"_std_{s}")]
-    return df.groupBy("compressor_id").agg(*aggs)
+        aggs += [f"avg({sql.ident(s)}) AS _mean_{s}", f"stddev_samp({sql.ident(s)}) AS _std_{s}"]
+    return df.groupBy("compressor_id").agg(*sql.exprs(aggs))
 
 
 def reject_reasons(*, as_of: datetime, future_tolerance_minutes: float, lateness_cutoff: datetime | None,
@@ -141,45 +141,40 @@ def reject_reasons(*, as_of: datetime, future_tolerance_minutes: float, lateness
     """
 
     def transform(df: DataFrame) -> DataFrame:
-        impossible = {s: F.isnan(s) | (F.col(s) < lo) | (F.col(s) > hi) for s, (lo, hi) in limits.items()}
-        future_limit = F.lit(as_of) + F.expr(f"INTERVAL {int(future_tolerance_minutes * 60)} SECONDS")
-        late = F.col("timestamp") < F.lit(lateness_cutoff) if lateness_cutoff else F.lit(False)
-        tests: dict[str, Column] = {
-            "null_required_field": F.col("compressor_id").isNull()
-            | (F.col("timestamp").isNull() & F.col("unparsed_values").isNull()),
-            "unparseable_value": F.col("unparsed_values").isNotNull(),
-            "unknown_compressor": F.col("_known").isNull(),
-            "future_timestamp": F.col("timestamp") > future_limit,
-            "before_commissioning": F.col("timestamp") < F.col("install_date").cast("timestamp"),
+        impossible = {s: f"(isnan({sql.ident(s)}) OR {sql.ident(s)} < {sql.double(lo)} OR {sql.ident(s)} > {sql.double(hi)})"
+                      for s, (lo, hi) in limits.items()}
+        future_limit = f"{sql.literal(as_of)} + INTERVAL {int(future_tolerance_minutes * 60)} SECONDS"
+        late = f"timestamp < {sql.literal(lateness_cutoff)}" if lateness_cutoff else "FALSE"
+        tests: dict[str, str] = {
+            "null_required_field": "compressor_id IS NULL OR (timestamp IS NULL AND unparsed_values IS NULL)",
+            "unparseable_value": "unparsed_values IS NOT NULL",
+            "unknown_compressor": "_known IS NULL",
+            "future_timestamp": f"timestamp > {future_limit}",
+            "before_commissioning": "timestamp < CAST(install_date AS TIMESTAMP)",
             "late_beyond_lateness": late,
-            "impossible_value": reduce(lambda a, b: a | b, [F.coalesce(t, F.lit(False)) for t in impossible.values()]),
-            "stuck_sensor": F.col("_stuck").isNotNull(),
+            "impossible_value": " OR ".join(f"coalesce({t}, FALSE)" for t in impossible.values()),
+            "stuck_sensor": "_stuck IS NOT NULL",
         }
-        flagged = df.select("*", *[F.coalesce(t, F.lit(False)).alias(f"_t_{name}") for name, t in tests.items()])
-        reason = F.lit(None).cast("string")
-        for name in reversed(tests):
-            reason = F.when(F.col(f"_t_{name}"), F.lit(name)).otherwise(reason)
-        with_reason = flagged.select(*df.columns, reason.alias("reject_reason"))
+        flagged = df.select("*", *sql.exprs(f"coalesce({t}, FALSE) AS _t_{name}" for name, t in tests.items()))
+        reason = "CASE " + " ".join(f"WHEN _t_{name} THEN {sql.text(name)}" for name in tests) + " END"
+        with_reason = flagged.select(*df.columns, F.expr(f"{reason} AS reject_reason"))
         details = {
-            "null_required_field": F.concat(F.lit("missing "), F.concat_ws(
-                ",", F.when(F.col("compressor_id").isNull(), F.lit("compressor_id")),
-                F.when(F.col("timestamp").isNull(), F.lit("timestamp")))),
-            "unparseable_value": F.concat(F.lit("could not parse "), F.col("unparsed_values")),
-            "unknown_compressor": F.concat(F.lit("no compressor "), F.col("compressor_id"),
-                                           F.lit(" in dim_compressor")),
-            "future_timestamp": F.lit(f"timestamp after the as-of time {as_of.isoformat()}"),
-            "before_commissioning": F.concat(F.lit("before install date "), F.col("install_date").cast("string")),
-            "late_beyond_lateness": F.lit(
+            "null_required_field": "concat('missing ', concat_ws(',', CASE WHEN compressor_id IS NULL THEN "
+                                   "'compressor_id' END, CASE WHEN timestamp IS NULL THEN 'timestamp' END))",
+            "unparseable_value": "concat('could not parse ', unparsed_values)",
+            "unknown_compressor": "concat('no compressor ', compressor_id, ' in dim_compressor')",
+            "future_timestamp": sql.text(f"timestamp after the as-of time {as_of.isoformat()}"),
+            "before_commissioning": "concat('before install date ', CAST(install_date AS STRING))",
+            "late_beyond_lateness": sql.text(
                 f"older than the lateness cut-off {lateness_cutoff.isoformat() if lateness_cutoff else ''}"),
-            "impossible_value": F.concat_ws(", ", *[
-                F.when(flag, F.concat(F.lit(f"{s}="), F.col(s).cast("string"))) for s, flag in impossible.items()]),
-            "stuck_sensor": F.concat(F.lit("repeating value: "), F.col("_stuck")),
+            "impossible_value": "concat_ws(', ', " + ", ".join(
+                f"CASE WHEN {flag} THEN concat({sql.text(s + '=')}, CAST({sql.ident(s)} AS STRING)) END"
+                for s, flag in impossible.items()) + ")",
+            "stuck_sensor": "concat('repeating value: ', _stuck)",
         }
-        detail = F.lit(None).cast("string")
-        for name, text in details.items():
-            detail = F.when(F.col("reject_reason") == name, text).otherwise(detail)
-        detail = F.when(F.col("reject_reason").isNotNull(), detail)  # clean rows skip the comparisons
-        return with_reason.select("*", detail.alias("reject_detail"))
+        # Clean rows (no reason) skip the comparisons.
+        detail = "CASE reject_reason " + " ".join(f"WHEN {sql.text(n)} THEN {t}" for n, t in details.items()) + " END"
+        return with_reason.select("*", F.expr(f"{detail} AS reject_detail"))
 
     return transform
 
@@ -212,14 +207,15 @@ def flag_outliers(stats: DataFrame, sigma: float) -> Callable[[DataFrame], DataF
 
     def transform(df: DataFrame) -> DataFrame:
         joined = df.join(F.broadcast(stats.select("compressor_id", *STAT_COLUMNS[1:])), "compressor_id", "left")
-        beyond = {s: F.coalesce((F.col(f"_std_{s}") > 0)
-                                & (F.abs(F.col(s) - F.col(f"_mean_{s}")) > F.col(f"_std_{s}") * F.lit(sigma)),
-                                F.lit(False)) for s in SENSOR_COLUMNS}
-        candidate = F.col("reject_reason").isNull() & reduce(lambda a, b: a | b, beyond.values())
-        detail = F.concat(F.lit(f"beyond {sigma:g} sigma of the unit's trailing mean: "),
-                          F.concat_ws(",", *[F.when(flag, F.lit(s)) for s, flag in beyond.items()]))
-        derived = {"reject_reason": F.when(candidate, F.lit(OUTLIER_REASON)).otherwise(F.col("reject_reason")),
-                   "reject_detail": F.when(candidate, detail).otherwise(F.col("reject_detail"))}
-        return joined.select(*[derived[c].alias(c) if c in derived else F.col(c) for c in df.columns])
+        beyond = {s: f"coalesce(_std_{s} > 0 AND abs({sql.ident(s)} - _mean_{s}) > _std_{s} * {sql.double(sigma)}, "
+                     "FALSE)" for s in SENSOR_COLUMNS}
+        candidate = f"(reject_reason IS NULL AND ({' OR '.join(beyond.values())}))"
+        prefix = sql.text(f"beyond {sigma:g} sigma of the unit's trailing mean: ")
+        detail = (f"concat({prefix}, "
+                  "concat_ws(',', " + ", ".join(f"CASE WHEN {flag} THEN {sql.text(s)} END"
+                                                for s, flag in beyond.items()) + "))")
+        derived = {"reject_reason": f"CASE WHEN {candidate} THEN {sql.text(OUTLIER_REASON)} ELSE reject_reason END",
+                   "reject_detail": f"CASE WHEN {candidate} THEN {detail} ELSE reject_detail END"}
+        return joined.select(*sql.exprs(f"{derived[c]} AS {c}" if c in derived else sql.ident(c) for c in df.columns))
 
     return transform
