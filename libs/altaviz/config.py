@@ -210,10 +210,12 @@ class GoldSettings:
     close_after_days: float = 7.0
     #: OPTIMIZE (Z-order) the dates a run wrote only once they hold more than this many files per date.
     optimize_min_files: int = 8
+    #: Count those files on every this-many-th run (and on any run that writes several dates).
+    optimize_check_every_runs: int = 6
 
     def __post_init__(self) -> None:
         _require_positive(self, "gold", ("escalate_after_hours", "resolve_after_hours", "stale_after_hours",
-                                         "close_after_days", "optimize_min_files"))
+                                         "close_after_days", "optimize_min_files", "optimize_check_every_runs"))
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,17 @@ def _assert_matches_recomputation(ctx) -> int:
 
 def test_hourly_runs_build_windows_from_stored_partials_and_match_a_recomputation(ctx, monkeypatch):
     """Hour by hour, Gold reads only the readings of the new hour and adds windows up from its hourly partials;
-    a Gold whose partials state was never built (or was lost) rebuilds what it needs and stays exact."""
+    a Gold whose partials state was never built (or was lost) rebuilds what it needs and stays exact. The files of
+    the dates written are counted (for OPTIMIZE) every `optimize_check_every_runs` runs and whenever a run writes
+    several dates, not on every run."""
+    import dataclasses
+
     from altaviz.stages import gold_windows
 
+    ctx = dataclasses.replace(ctx, settings=dataclasses.replace(
+        ctx.settings, gold=dataclasses.replace(ctx.settings.gold, optimize_check_every_runs=2)))
+    checked: list[tuple[int, str]] = []
+    real_check = ctx.lakehouse.optimize_if_fragmented
     for hour in range(5):
         at = T0 + timedelta(hours=hour)
         _store(ctx, _readings("U1", at, 60, at + timedelta(minutes=61), discharge_temp_f=lambda k, h=hour: 190.0 + h)
@@ -122,10 +130,21 @@ def test_hourly_runs_build_windows_from_stored_partials_and_match_a_recomputatio
             _reads.append(str(ref))
             return _real(ref, version)
 
+        def count(ref, zorder_by, partitions, min_files, _hour=hour):
+            checked.append((_hour, str(ref).rsplit(".", 1)[-1], len(partitions["date"])))
+            return real_check(ref, zorder_by, partitions, min_files)
+
         monkeypatch.setattr(ctx.lakehouse, "read", spy)
+        monkeypatch.setattr(ctx.lakehouse, "optimize_if_fragmented", count)
         gold.run(ctx, as_of=at + timedelta(hours=1))
         monkeypatch.undo()
         assert reads.count("lh_gold_curated.sensor_hourly_partials") == 1  # the windows come from the state
+    # Runs 0, 2 and 4 count both tables; runs 0 and 3 built the partials state over two dates (the 23 hours
+    # before too), and run 3 (off schedule) counts that table for it.
+    assert checked == [(0, "sensor_hourly_partials", 2), (0, "sensor_readings_agg", 1),
+                       (2, "sensor_hourly_partials", 1), (2, "sensor_readings_agg", 1),
+                       (3, "sensor_hourly_partials", 2),
+                       (4, "sensor_hourly_partials", 1), (4, "sensor_readings_agg", 1)]
     partials = ctx.lakehouse.read(gold_windows.SENSOR_HOURLY_PARTIALS)
     assert partials.count() == 10  # one row per unit and hour
     _assert_matches_recomputation(ctx)

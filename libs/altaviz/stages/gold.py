@@ -247,7 +247,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     agg_rows = 0
     latest_status: dict[str, dict[str, str | None]] = {}
     if touched:
-        agg_rows, latest_status = write_windows(ctx, touched, thresholds)
+        check_layout = len(previous) % ctx.settings.gold.optimize_check_every_runs == 0
+        agg_rows, latest_status = write_windows(ctx, touched, thresholds, check_layout=check_layout)
 
     # Alerts: every complete hour not evaluated yet, in time order.
     evaluate_to = floor_hour(as_of)

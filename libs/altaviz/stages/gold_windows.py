@@ -53,7 +53,17 @@ def _between(df: DataFrame, ranges: DataFrame, column: Any, start: datetime, end
             .drop("_lo", "_hi"))
 
 
-def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, float]) -> None:
+def _compact_if_fragmented(ctx: RunContext, ref: TableRef, by: str, dates: list[Any], check: bool) -> None:
+    """OPTIMIZE `dates` of `ref` (clustered by `by`) once fragmented; counted when `check` or several dates.
+
+    An hourly MERGE adds at most one file to each date it writes, so counting on every few runs bounds the
+    excess while sparing most runs the listing of the table's files.
+    """
+    if check or len(dates) > 1:
+        ctx.lakehouse.optimize_if_fragmented(ref, [by], {"date": dates}, ctx.settings.gold.optimize_min_files)
+
+
+def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, float], check_layout: bool) -> None:
     """Recompute the partials of every hour holding new readings and MERGE them into the state table.
 
     On the first run with an existing Gold (state not built yet), the 23 hours before are summarised too, so
@@ -86,8 +96,7 @@ def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, flo
          .when_matched_update_all().when_not_matched_insert_all().execute())
     finally:
         partials.unpersist()
-    ctx.lakehouse.optimize_if_fragmented(SENSOR_HOURLY_PARTIALS, ["_h"], {"date": dates},
-                                         ctx.settings.gold.optimize_min_files)
+    _compact_if_fragmented(ctx, SENSOR_HOURLY_PARTIALS, "_h", dates, check_layout)
 
 
 def _windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, centre: dict[str, float]) -> DataFrame:
@@ -112,7 +121,7 @@ def _windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, centre
     return sql.typed_select(with_status(anchored, thresholds), sensor_readings_agg_schema(), derived)
 
 
-def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
+def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, *, check_layout: bool = True
                   ) -> tuple[int, dict[str, dict[str, str | None]]]:
     """Refresh the partials of the changed hours, then MERGE the windows they feed into `sensor_readings_agg`.
 
@@ -120,6 +129,7 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
         ctx: the run.
         touched: per unit with new clean readings, its first (`lo`) and last (`hi`) new reading time.
         thresholds: sensor thresholds for the statuses.
+        check_layout: count the written dates' files (and OPTIMIZE them when fragmented) even for one date.
 
     Returns:
         The window rows written, and per unit the sensor statuses of its newest hour.
@@ -129,7 +139,7 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
     from altaviz.transforms.gold import centres
 
     centre = centres(thresholds)
-    _refresh_partials(ctx, touched, centre)
+    _refresh_partials(ctx, touched, centre, check_layout)
     # One task per date, so a new table's days are written in hour order (files of a few hours each).
     windows = _windows(ctx, touched, thresholds, centre).repartition("date").persist()
     try:
@@ -148,6 +158,5 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds
                   .select("compressor_id", *[f"{s}_status" for s in SENSOR_COLUMNS]).collect())
     finally:
         windows.unpersist()
-    ctx.lakehouse.optimize_if_fragmented(SENSOR_READINGS_AGG, ["agg_timestamp"], {"date": dates},
-                                         ctx.settings.gold.optimize_min_files)
+    _compact_if_fragmented(ctx, SENSOR_READINGS_AGG, "agg_timestamp", dates, check_layout)
     return agg_rows, {r.compressor_id: {s: r[f"{s}_status"] for s in SENSOR_COLUMNS} for r in latest}
