@@ -127,8 +127,12 @@ def test_rerunning_silver_over_the_same_bronze_data_changes_nothing(ctx, tmp_pat
     assert [ctx.lakehouse.version(t) for t in (silver.TELEMETRY_CLEAN, silver.TELEMETRY_REJECTED)] == versions
 
 
-def test_a_late_reading_in_a_later_batch_lands_once_in_its_place(ctx, tmp_path):
-    """A reading missing from the first batch arrives later, lands in clean once, and stays once."""
+def test_a_late_reading_in_a_later_batch_lands_once_in_its_place(ctx, tmp_path, monkeypatch):
+    """A reading missing from the first batch arrives later, lands in clean once, and stays once. The run records
+    (one small file per run) are compacted every `RUN_LOG_COMPACT_EVERY` runs."""
+    import altaviz.stages
+
+    monkeypatch.setattr(altaviz.stages, "RUN_LOG_COMPACT_EVERY", 2)
     rows = [_reading(u, s) for u in UNITS for s in range(STEPS) if not (u == "CMP-00002" and s == 10)]
     bronze.run(ctx, sources=[str(_write_csv(tmp_path / "one" / "first.csv", rows))])
     silver.run(ctx, as_of=AS_OF)
@@ -140,6 +144,10 @@ def test_a_late_reading_in_a_later_batch_lands_once_in_its_place(ctx, tmp_path):
     key = (F.col("compressor_id") == "CMP-00002") & (F.col("timestamp") == T0 + timedelta(minutes=50))
     landed = _clean(ctx).where(key).collect()
     assert len(landed) == 1 and landed[0].date == date(2026, 11, 20)
+    # Two runs recorded (the third found nothing new): the second compacted the records into one file.
+    assert ctx.lakehouse.read(silver.SILVER_RUNS).count() == 2
+    assert ctx.lakehouse.history(silver.SILVER_RUNS, limit=1)[0]["operation"] == "OPTIMIZE"
+    assert ctx.lakehouse.backend.file_count(ctx.lakehouse.table_path(silver.SILVER_RUNS)) == 1
 
 
 def test_quality_checks_are_recorded_and_a_failed_block_check_is_reported(ctx, tmp_path):

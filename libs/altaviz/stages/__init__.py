@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from altaviz.lakehouse.paths import TableRef
+    from altaviz.runtime.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -19,3 +25,15 @@ class StageResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (notebook exit values, bench output)."""
         return asdict(self)
+
+
+#: A run-record table (`silver_runs`, `gold_runs`) gains one small file per run, and every run reads it for its
+#: watermark: every this many runs it is compacted, so that read stays a few files however long the pipeline runs.
+RUN_LOG_COMPACT_EVERY = 48
+
+
+def record_run(ctx: RunContext, ref: TableRef, record: DataFrame, runs_before: int) -> None:
+    """Append this run's record to `ref` (it commits the run); compact the table every `RUN_LOG_COMPACT_EVERY`."""
+    ctx.lakehouse.write(ref, record, mode="append")
+    if (runs_before + 1) % RUN_LOG_COMPACT_EVERY == 0:
+        ctx.lakehouse.optimize(ref)

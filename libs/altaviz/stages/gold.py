@@ -7,19 +7,22 @@ evaluated once per complete hour, in time order; serving tables are rebuilt from
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
+from altaviz.runtime.side_by_side import run_side_by_side
 from altaviz.schemas import (
     SENSOR_COLUMNS,
     alerts_schema,
     fleet_health_schema,
     gold_runs_schema,
 )
-from altaviz.stages import StageResult
+from altaviz.stages import StageResult, record_run
 from altaviz.stages.gold_windows import HOUR, SENSOR_READINGS_AGG, floor_hour, write_windows
 from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
 
@@ -140,19 +143,22 @@ def _rows_by(ctx: RunContext, ref: TableRef, key: str) -> dict[str, dict[str, An
     return {r[key]: r for r in ctx.lakehouse.read(ref).toArrow().to_pylist()}
 
 
-def _fleet_health(ctx: RunContext, touched: list[Any], latest_status: dict[str, dict[str, str | None]],
-                  as_of: datetime, previous: dict[str, dict[str, Any]],
-                  stations: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per compressor: the newest reading and its hour's statuses, open alerts, location."""
-    from pyspark.sql import functions as F
+def _open_counts(active: list[Alert], changed: list[Alert]) -> dict[tuple[str, str], int]:
+    """Open alerts after this run per (unit, warning | critical | freshness): the open ones it read, as changed."""
+    after = {a.alert_id: a for a in active} | {a.alert_id: a for a in changed}
+    counts: dict[tuple[str, str], int] = {}
+    for a in after.values():
+        if a.status == "open":
+            key = (a.compressor_id, "freshness" if a.alert_type == "data_freshness" else a.severity)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
+
+def _fleet_health(ctx: RunContext, touched: list[Any], latest_status: dict[str, dict[str, str | None]],
+                  as_of: datetime, previous: dict[str, dict[str, Any]], stations: dict[str, dict[str, Any]],
+                  open_counts: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+    """One row per compressor: the newest reading and its hour's statuses, open alerts, location."""
     units = _rows_by(ctx, DIM_COMPRESSOR, "compressor_id")
-    open_counts: dict[tuple[str, str], int] = {}
-    if ctx.lakehouse.exists(ALERTS):
-        for r in (ctx.lakehouse.read(ALERTS).where(F.col("status") == "open")
-                  .groupBy("compressor_id", F.when(F.col("alert_type") == "data_freshness", "freshness")
-                           .otherwise(F.col("severity")).alias("kind")).count().collect()):
-            open_counts[(r.compressor_id, r.kind)] = r["count"]
     newest = {r.compressor_id: r for r in touched}
     stale_after = timedelta(hours=ctx.settings.gold.stale_after_hours)
     rows = []
@@ -207,20 +213,20 @@ def _rollup(rows: list[dict[str, Any]], key: str, extra: dict[str, dict[str, Any
     return out
 
 
-def _write_serving(ctx: RunContext, fleet: list[dict[str, Any]], stations: dict[str, dict[str, Any]]) -> None:
-    ctx.lakehouse.write(FLEET_HEALTH, small_frame(ctx.spark, fleet, fleet_health_schema()), mode="overwrite",
-                        merge_schema=True)
+def _serving_writes(ctx: RunContext, fleet: list[dict[str, Any]], stations: dict[str, dict[str, Any]]
+                    ) -> list[Callable[[], Any]]:
+    """The overwrites of fleet, station and basin health, as calls (they are independent of each other)."""
     where = {sid: {k: r[k] for k in ("station_name", "basin", "latitude", "longitude")} for sid, r in stations.items()}
-    station_rows = _rollup(fleet, "station_id", where)
+    station_rows = [{"station_name": None, "basin": None, "latitude": None, "longitude": None, **r}
+                    for r in _rollup(fleet, "station_id", where)]
     common = ("compressors long, units_normal long, units_warning long, units_critical long, units_stale long, "
               "open_warning_alerts long, open_critical_alerts long, worst_status string, as_of timestamp")
-    ctx.lakehouse.write(STATION_HEALTH, small_frame(
-        ctx.spark, [{"station_name": None, "basin": None, "latitude": None, "longitude": None, **r}
-                    for r in station_rows],
-        f"station_id string, station_name string, basin string, latitude double, longitude double, {common}"),
-        mode="overwrite", merge_schema=True)
-    ctx.lakehouse.write(BASIN_HEALTH, small_frame(ctx.spark, _rollup(fleet, "basin", {}), f"basin string, {common}"),
-                        mode="overwrite", merge_schema=True)
+    tables = [(FLEET_HEALTH, fleet, fleet_health_schema()),
+              (STATION_HEALTH, station_rows,
+               f"station_id string, station_name string, basin string, latitude double, longitude double, {common}"),
+              (BASIN_HEALTH, _rollup(fleet, "basin", {}), f"basin string, {common}")]
+    return [functools.partial(ctx.lakehouse.write, ref, small_frame(ctx.spark, rows, schema), mode="overwrite",
+                              merge_schema=True) for ref, rows, schema in tables]
 
 
 # --- the stage ---------------------------------------------------------------------------------------------------
@@ -270,21 +276,22 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                               policy=policy_from(ctx), as_of=as_of, units=units)
     known = {a.alert_id for a in active}
     opened = sum(1 for a in changed if a.alert_id not in known)
+    stations = _rows_by(ctx, DIM_STATION, "station_id")
+    fleet = _fleet_health(ctx, touched, latest_status, as_of, fleet_before, stations, _open_counts(active, changed))
+    writes = _serving_writes(ctx, fleet, stations)
     if changed or not ctx.lakehouse.exists(ALERTS):  # the table exists (empty) even before the first alert
         ctx.progress(f"gold: {len(changed):,} alert(s) opened or changed")
-        ctx.lakehouse.merge(ALERTS, _alert_table(changed), on=["alert_id"], partition_by=["date"]) \
-            .when_matched_update_all().when_not_matched_insert_all().execute()
-
-    stations = _rows_by(ctx, DIM_STATION, "station_id")
-    fleet = _fleet_health(ctx, touched, latest_status, as_of, fleet_before, stations)
-    _write_serving(ctx, fleet, stations)
+        writes.append(ctx.lakehouse.merge(ALERTS, _alert_table(changed), on=["alert_id"], partition_by=["date"])
+                      .when_matched_update_all().when_not_matched_insert_all().execute)
+    # The alerts MERGE and the health overwrites are independent; the run record is written after them all.
+    run_side_by_side(writes, parallel=ctx.lakehouse.backend.writes_side_by_side)
     new_watermark = max([w for w in (watermark, *(as_utc(r.processed) for r in touched)) if w is not None],
                         default=None)
     through = max(evaluate_to, alerts_through) if alerts_through else (evaluate_to if first_hour else None)
-    ctx.lakehouse.write(GOLD_RUNS, small_frame(ctx.spark, [{
+    record_run(ctx, GOLD_RUNS, small_frame(ctx.spark, [{
         "run_id": run_id, "as_of": as_of, "silver_watermark": new_watermark, "alerts_through": through,
         "clean_rows_read": clean_rows, "agg_rows": agg_rows, "alerts_changed": len(changed), "alerts_opened": opened,
-        "finished_at": ctx.clock().astimezone(UTC)}], gold_runs_schema()), mode="append")
+        "finished_at": ctx.clock().astimezone(UTC)}], gold_runs_schema()), len(previous))
     attention = sorted(((r["status"], r["compressor_id"], r["basin"],
                          [s for s in SENSOR_COLUMNS if r[f"{s}_status"] in ("warning", "critical")])
                         for r in fleet if r["status"] in ("warning", "critical")),

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
+from altaviz.runtime.side_by_side import run_side_by_side
 from altaviz.schemas import (
     SENSOR_COLUMNS,
     silver_runs_schema,
     telemetry_clean_schema,
     telemetry_rejected_schema,
 )
-from altaviz.stages import StageResult
+from altaviz.stages import StageResult, record_run
 from altaviz.stages.bronze import TELEMETRY_RAW
 
 if TYPE_CHECKING:
@@ -185,20 +186,24 @@ def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: date
                     {"silver_run_id": run_id, "processed_at": processed_at})
     rejected = _shaped(labelled.where(~is_clean), telemetry_rejected_schema(),
                        {"silver_run_id": run_id, "rejected_at": processed_at, "rejected_date": processed_at.date()})
-    ctx.progress("silver: merging clean readings into telemetry_clean")
+    ctx.progress("silver: merging clean readings into telemetry_clean and rejected ones into telemetry_rejected")
     # `date` follows from `timestamp`; having it in the key lets MERGE read only the partitions touched.
     clean_dates = sorted(clean_summary.dates) if clean_summary else []
     # The time range lets the MERGE open only the files of the hours the window holds.
-    merged = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
-                                  partition_by=["date"], target_partitions={"date": clean_dates} if clean_dates else None,
-                                  target_ranges={"timestamp": _time_bounds([clean_summary] if clean_summary else [])},
-                                  cluster_by=["timestamp"])
-              .when_not_matched_insert_all().execute())
-    ctx.progress("silver: merging rejected readings into telemetry_rejected")
+    merge_clean = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
+                                       partition_by=["date"],
+                                       target_partitions={"date": clean_dates} if clean_dates else None,
+                                       target_ranges={"timestamp": _time_bounds([clean_summary] if clean_summary
+                                                                                else [])},
+                                       cluster_by=["timestamp"])
+                   .when_not_matched_insert_all().execute)
     # A reading rejected before has the same time (its id hashes it): only files of those times are read.
-    ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"],
-                        target_ranges={"timestamp": _time_bounds(rejected_summary)}) \
-        .when_not_matched_insert_all().execute()
+    merge_rejected = (ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"],
+                                          target_ranges={"timestamp": _time_bounds(rejected_summary)})
+                      .when_not_matched_insert_all().execute)
+    # Two tables, no shared rows: the MERGEs run side by side (the run record, written after, commits the run).
+    merged, _ = run_side_by_side([merge_clean, merge_rejected],
+                                 parallel=ctx.lakehouse.backend.writes_side_by_side)
     return clean_rows, rejected_rows, max_event, dict(sorted(by_reason.items())), clean_dates, merged
 
 
@@ -266,7 +271,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows, "clean_rows": clean_rows, "rejected_rows": rejected_rows,
                "duplicate_rows": duplicate_rows, "balanced": balanced, "quality_passed": not blocked,
                "finished_at": ctx.clock().astimezone(UTC)}
-    ctx.lakehouse.write(SILVER_RUNS, small_frame(ctx.spark, [run_row], silver_runs_schema()), mode="append")
+    record_run(ctx, SILVER_RUNS, small_frame(ctx.spark, [run_row], silver_runs_schema()), len(previous))
     details.update(clean_rows=clean_rows, rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
                    balanced=balanced, reject_reasons=by_reason,
                    quality=[dataclasses.asdict(r) for r in results],
