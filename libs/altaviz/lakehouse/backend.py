@@ -7,7 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
@@ -80,14 +80,10 @@ class Bounds:
 
 def range_literal(value: Any) -> str:
     """A SQL literal both engines read for a bound: UTC timestamps, dates and numbers."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise TypeError(f"timestamp bounds must be time-zone aware, got {value!r}")
-        return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}+00:00'"
-    if isinstance(value, date):
-        return f"CAST('{value.isoformat()}' AS DATE)"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(value)
+    from altaviz.runtime.sqltext import literal
+
+    if isinstance(value, (datetime, date, int, float)) and not isinstance(value, bool):
+        return literal(value)
     raise TypeError(f"range bounds are timestamps, dates or numbers, not {value!r}")
 
 

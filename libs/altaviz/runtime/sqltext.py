@@ -33,7 +33,10 @@ def text(value: str) -> str:
 
 
 def literal(value: Any) -> str:
-    """A Python value as a SQL literal: None, bool, int, float, str, date, time-zone-aware datetime."""
+    """A Python value as a SQL literal: None, bool, int, float, str, date, time-zone-aware datetime.
+
+    Timestamps, dates and numbers are written so that both Spark SQL and DataFusion (delta-rs) read them.
+    """
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -49,7 +52,7 @@ def literal(value: Any) -> str:
             raise TypeError(f"timestamps must be time-zone aware, got {value!r}")
         return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}+00:00'"
     if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
+        return f"CAST('{value.isoformat()}' AS DATE)"
     raise TypeError(f"no SQL literal for {value!r}")
 
 
