@@ -99,12 +99,23 @@ def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, flo
     _compact_if_fragmented(ctx, SENSOR_HOURLY_PARTIALS, "_h", dates, check_layout)
 
 
+#: Up to this many new hours per unit on average, windows are added up per anchor (a join and one hash
+#: aggregation over ~24 partials per anchor); beyond, sliding window frames over the partials cost less.
+FEW_ANCHOR_HOURS = 6
+
+
+def _few_anchors(touched: list[Any]) -> bool:
+    """True when the touched units hold few new hours each (an hourly run), false for whole days of backfill."""
+    hours = sum((floor_hour(as_utc(r.hi)) - floor_hour(as_utc(r.lo))) // HOUR + 1 for r in touched)
+    return hours <= FEW_ANCHOR_HOURS * len(touched)
+
+
 def _windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, centre: dict[str, float]) -> DataFrame:
     """The windows anchored on every hour the new readings feed, added up from the stored partials."""
     from pyspark.sql import functions as F
 
     from altaviz.runtime import sqltext as sql
-    from altaviz.transforms.gold import HOUR_SECONDS, WINDOWS, window_aggregates, with_status
+    from altaviz.transforms.gold import HOUR_SECONDS, WINDOWS, anchored_windows, window_aggregates, with_status
 
     anchors = _ranges(ctx, touched, timedelta(0), SPAN)
     needed = _ranges(ctx, touched, SPAN, SPAN)
@@ -112,9 +123,11 @@ def _windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, centre
     end = max(floor_hour(as_utc(r.hi)) for r in touched) + SPAN
     hour_start = F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)
     partials = _between(ctx.lakehouse.read(SENSOR_HOURLY_PARTIALS), needed, hour_start, start, end).drop("date")
-    windows = window_aggregates(partials, centre)
-    anchored = (windows.join(F.broadcast(anchors), "compressor_id")
-                .where(F.col("agg_timestamp").between(F.col("_lo"), F.col("_hi"))))
+    if _few_anchors(touched):
+        anchored = anchored_windows(partials, anchors, centre)
+    else:
+        anchored = (window_aggregates(partials, centre).join(F.broadcast(anchors), "compressor_id")
+                    .where(F.col("agg_timestamp").between(F.col("_lo"), F.col("_hi"))))
     hours_before = " ".join(f"WHEN {sql.text(w)} THEN {hours - 1}" for w, hours in WINDOWS.items())
     derived = {"window_start": f"agg_timestamp - make_dt_interval(0, CASE window_type {hours_before} ELSE 0 END)",
                "window_end": "agg_timestamp + INTERVAL 1 HOUR", "date": "to_date(agg_timestamp)"}
