@@ -150,6 +150,26 @@ def test_a_late_reading_in_a_later_batch_lands_once_in_its_place(ctx, tmp_path, 
     assert ctx.lakehouse.backend.file_count(ctx.lakehouse.table_path(silver.SILVER_RUNS)) == 1
 
 
+def test_a_stuck_run_that_began_in_an_earlier_batch_is_caught_beside_another_units_late_reading(ctx, tmp_path):
+    """Each unit's new readings are compared with its own stored readings just before them: a frozen sensor whose
+    run began in the previous batch is rejected from its sixth equal value on, and a late reading of another unit
+    in the same batch is judged on its own neighbours."""
+    frozen = {"discharge_temp_f": 231.5}
+    first = [_reading(u, s, **(frozen if u == "CMP-00002" and s >= 44 else {}))
+             for u in UNITS for s in range(STEPS) if not (u == "CMP-00001" and s == 10)]
+    bronze.run(ctx, sources=[str(_write_csv(tmp_path / "one" / "first.csv", first))])
+    assert silver.run(ctx, as_of=AS_OF).details["rejected_rows"] == 0  # four equal values are not a stuck run
+    second = [_reading(u, s, **(frozen if u == "CMP-00002" else {})) for u in UNITS for s in range(STEPS, STEPS + 4)]
+    bronze.run(ctx, sources=[str(_write_csv(tmp_path / "two" / "second.csv", [*second, _reading("CMP-00001", 10)]))])
+    result = silver.run(ctx, as_of=AS_OF)
+    stuck = sorted((r.compressor_id, r.timestamp.replace(tzinfo=None)) for r in
+                   _rejected(ctx).where(F.col("reject_reason") == "stuck_sensor").collect())
+    assert stuck == [("CMP-00002", (T0 + timedelta(minutes=5 * s)).replace(tzinfo=None)) for s in (49, 50, 51)]
+    assert (result.details["raw_rows"], result.details["clean_rows"]) == (len(second) + 1, len(second) - 2)
+    late = (F.col("compressor_id") == "CMP-00001") & (F.col("timestamp") == T0 + timedelta(minutes=50))
+    assert _clean(ctx).where(late).count() == 1
+
+
 def test_quality_checks_are_recorded_and_a_failed_block_check_is_reported(ctx, tmp_path):
     """Quality results land in quality_checks; too few units reporting fails the blocking completeness check."""
     rows = [_reading("CMP-00001", s) for s in range(STEPS)]

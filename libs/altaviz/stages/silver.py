@@ -68,18 +68,31 @@ def _window(ctx: RunContext, watermark: datetime | None) -> DataFrame:
     return raw.where((F.col("ingestion_date") >= F.lit(watermark.date())) & (F.col("ingested_at") > F.lit(watermark)))
 
 
-def _clean_near(ctx: RunContext, start: datetime, end: datetime) -> DataFrame | None:
+def _clean_near(ctx: RunContext, start: datetime, end: datetime, ranges: DataFrame | None = None
+                ) -> DataFrame | None:
+    """Clean rows in `[start, end]` (partition pruned); with `ranges`, only each unit's `[_lo, _hi]` of it."""
     from pyspark.sql import functions as F
 
     if not ctx.lakehouse.exists(TELEMETRY_CLEAN):
         return None
-    return (ctx.lakehouse.read(TELEMETRY_CLEAN)
+    near = (ctx.lakehouse.read(TELEMETRY_CLEAN)
             .where(F.col("date").between(F.lit(start.date()), F.lit(end.date())))
             .where(F.col("timestamp").between(F.lit(start), F.lit(end))))
+    if ranges is None:
+        return near
+    return (near.join(F.broadcast(ranges), "compressor_id")
+            .where(F.col("timestamp").between(F.col("_lo"), F.col("_hi"))).drop("_lo", "_hi"))
+
+
+def _unit_ranges(units: list[Any], before: timedelta) -> list[dict[str, Any]]:
+    """Per unit of the window, `[its oldest reading - before, its newest reading]` (units with a time only)."""
+    return [{"compressor_id": u.compressor_id, "_lo": as_utc(u.lo) - before, "_hi": as_utc(u.hi)}
+            for u in units if u.compressor_id is not None and u.lo is not None]
 
 
 def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: datetime,
-           span: tuple[datetime, datetime], lateness_cutoff: datetime | None) -> tuple[DataFrame, DataFrame]:
+           span: tuple[datetime, datetime], units: list[Any], lateness_cutoff: datetime | None
+           ) -> tuple[DataFrame, DataFrame]:
     """First-received readings of the window with `reject_reason` (null for clean) and detail, as a DataFrame.
 
     Everything stays in Spark: only the few repeated and stuck event ids and the per-unit statistics (one row
@@ -107,7 +120,11 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
         dims = small_frame(ctx.spark, [], "compressor_id string, model string, station_id string, "
                                           "basin string, install_date date")
     lo, hi = span
-    context = _clean_near(ctx, lo - CADENCE * cfg.stuck_readings, hi)
+    # What the repeated and stuck tests compare with: each unit's clean readings from the stuck run's length
+    # before its oldest new reading. A few late readings of some units then widen only those units' context.
+    before = CADENCE * cfg.stuck_readings
+    context = _clean_near(ctx, lo - before, hi, small_frame(ctx.spark, _unit_ranges(units, before),
+                                                            "compressor_id string, _lo timestamp, _hi timestamp"))
     history_rows = _clean_near(ctx, lo - timedelta(hours=cfg.outlier_history_hours), lo)
     limits = {s: getattr(cfg.physical_limits, s) for s in SENSOR_COLUMNS}
     # The repeated and stuck readings are few: find them once, bring them to the driver, broadcast them.
@@ -230,9 +247,11 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     event_high = max((as_utc(r.max_event_time) for r in previous if r.max_event_time is not None), default=None)
     dims = refresh_dimensions(ctx)
     window = _window(ctx, watermark)
-    summary = window.agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"),
-                         F.max("timestamp").alias("hi"), F.max("ingested_at").alias("arrived")).first()
-    raw_rows = summary.n
+    # One row per unit (the window's span per unit bounds what the repeated and stuck tests read).
+    units = (window.groupBy("compressor_id")
+             .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
+                  F.max("ingested_at").alias("arrived")).collect())
+    raw_rows = sum(u.n for u in units)
     ctx.progress(f"silver: {raw_rows:,} Bronze reading(s) arrived since the last run")
     details: dict[str, Any] = {"run_id": run_id, "as_of": as_of.isoformat(), "raw_rows": raw_rows}
     if raw_rows == 0:
@@ -240,10 +259,10 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                        quality=[], blocked=[], message="no new Bronze rows since the last run")
         return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3), details)
 
-    lo = as_utc(summary.lo) or as_of
-    hi = as_utc(summary.hi) or lo
+    lo = min((as_utc(u.lo) for u in units if u.lo is not None), default=as_of)
+    hi = max((as_utc(u.hi) for u in units if u.hi is not None), default=lo)
     cutoff = event_high - timedelta(hours=ctx.settings.silver.lateness_hours) if event_high else None
-    labelled, cached = _label(ctx, window, dims, as_of, (lo, hi), cutoff)
+    labelled, cached = _label(ctx, window, dims, as_of, (lo, hi), units, cutoff)
     try:
         clean_rows, rejected_rows, max_event, by_reason, clean_dates, merged = _store(
             ctx, labelled, run_id, processed_at)
@@ -267,7 +286,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                         mode="append", partition_by=["check_date"])
     blocked = failed_blocks(results)
     known_times = [t for t in (max_event, event_high) if t is not None]
-    run_row = {"run_id": run_id, "as_of": as_of, "window_start": watermark, "window_end": as_utc(summary.arrived),
+    run_row = {"run_id": run_id, "as_of": as_of, "window_start": watermark, "window_end": max(as_utc(u.arrived) for u in units if u.arrived is not None),
                "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows, "clean_rows": clean_rows, "rejected_rows": rejected_rows,
                "duplicate_rows": duplicate_rows, "balanced": balanced, "quality_passed": not blocked,
                "finished_at": ctx.clock().astimezone(UTC)}
