@@ -69,7 +69,11 @@ def is_conflict(exc: BaseException) -> bool:
 
 def _clustered(table: pa.Table, columns: Sequence[str]) -> pa.Table:
     """`table` sorted by `columns` (nulls last), or as it is when there are none."""
-    return table.sort_by([(c, "ascending") for c in columns], null_placement="at_end") if columns else table
+    if not columns:
+        return table
+    if int(pa.__version__.split(".")[0]) >= 25:  # null placement per sort key (the table-wide option is deprecated)
+        return table.sort_by([(c, "ascending", "at_end") for c in columns])
+    return table.sort_by([(c, "ascending") for c in columns], null_placement="at_end")
 
 
 def _delta_type(dtype: pa.DataType) -> pa.DataType:

@@ -83,19 +83,16 @@ def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, flo
               .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin"))
     partials = hourly_partials(source, centre)
     # One task per date: the rows of a day are then written in hour order, in files of a few hours each.
-    # Persisted: MERGE reads its source twice (to find the files it touches, then to write them).
+    # Not persisted here: MERGE materializes a source that is not a plain Delta scan before its two passes.
     partials = (partials.select("*", F.to_date(F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)).alias("date"))
-                .repartition("date").persist())
+                .repartition("date"))
     dates = [start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)]
     # Every partial is of an hour in [start, end): only the files of those hours are read or rewritten.
     hours = Bounds(int(start.timestamp()) // HOUR_SECONDS, int(end.timestamp()) // HOUR_SECONDS - 1)
-    try:
-        (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=["compressor_id", "_h", "date"],
-                             partition_by=["date"], target_partitions={"date": dates}, target_ranges={"_h": hours},
-                             cluster_by=["_h"])
-         .when_matched_update_all().when_not_matched_insert_all().execute())
-    finally:
-        partials.unpersist()
+    (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=["compressor_id", "_h", "date"],
+                         partition_by=["date"], target_partitions={"date": dates}, target_ranges={"_h": hours},
+                         cluster_by=["_h"])
+     .when_matched_update_all().when_not_matched_insert_all().execute())
     _compact_if_fragmented(ctx, SENSOR_HOURLY_PARTIALS, "_h", dates, check_layout)
 
 
