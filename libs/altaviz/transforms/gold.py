@@ -8,7 +8,7 @@ variance `(S2 - S1^2/n) / (n - 1)` does not lose precision to large magnitudes (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -91,26 +91,36 @@ def window_aggregates(partials: DataFrame, centre: Mapping[str, float]) -> DataF
                       "_v0": "min_by(_v0, _t0)", "_t1": "max(_t1)", "_v1": "max_by(_v1, _t1)"})
         windowed += [f"{agg} {frame} AS _{window_type}{name}" for name, agg in parts.items()]
     with_windows = partials.select("*", *sql.exprs(windowed))
-    names = [c for c in partials.columns if c not in ("compressor_id", "_h", "model", "station_id", "basin")]
+    names = [c for c in partials.columns if c not in _KEYS]
+    return _window_rows(with_windows, names, lambda window_type, c: c if WINDOWS[window_type] == 1
+                        else f"_{window_type}{c}", centre)
+
+
+_KEYS = ("compressor_id", "_h", "model", "station_id", "basin")
+
+
+def _window_rows(frame: DataFrame, names: list[str], part: Callable[[str, str], str],
+                 centre: Mapping[str, float]) -> DataFrame:
+    """One row per window type from `frame`'s summed parts (`part(window_type, name)` is the column of each)."""
     structs = []
-    for window_type, hours in WINDOWS.items():
-        parts = {c: (c if hours == 1 else f"_{window_type}{c}") for c in names}
-        fields = ", ".join(f"{sql.text(name)}, {expression}" for name, expression in _finish(parts, centre))
+    for window_type in WINDOWS:
+        fields = ", ".join(f"{sql.text(name)}, {expression}"
+                           for name, expression in _finish({c: part(window_type, c) for c in names}, centre))
         structs.append(f"named_struct('window_type', {sql.text(window_type)}, {fields})")
     # `inline` turns the three window structs into three rows of plain columns in one expression.
-    return with_windows.select(
-        "compressor_id", "_h", "model", "station_id", "basin", F.expr(f"inline(array({', '.join(structs)}))")
-    ).select("compressor_id", F.expr(f"timestamp_seconds(_h * {HOUR_SECONDS}) AS agg_timestamp"), "window_type",
-             "_h", "model", "station_id", "basin", *[n for n, _ in _finish({c: c for c in names}, centre)])
+    return frame.select(*_KEYS, F.expr(f"inline(array({', '.join(structs)}))")).select(
+        "compressor_id", F.expr(f"timestamp_seconds(_h * {HOUR_SECONDS}) AS agg_timestamp"), "window_type",
+        "_h", "model", "station_id", "basin", *[n for n, _ in _finish({c: c for c in names}, centre)])
 
 
 def anchored_windows(partials: DataFrame, anchors: DataFrame, centre: Mapping[str, float]) -> DataFrame:
     """The 1hr, 4hr and 24hr windows ending with each hour with readings in a unit's `[_lo, _hi]` (timestamps).
 
     Same rows and columns as `window_aggregates` restricted to those anchors, built as one hash aggregation:
-    each partial is spread over the anchors of its unit it falls in (at most 24), and every window of an
-    anchor is a conditional aggregate of its group. An hourly run anchors a unit on its one or two new hours,
-    so it aggregates ~25 partials per anchor instead of running sliding frames over every hour it reads.
+    each anchor (a partial's hour in its unit's range) is joined with its unit's partials of the 24 hours
+    ending with it, and each of its windows is a conditional aggregate of that group. An hourly run anchors a
+    unit on its one or two new hours, so it adds up ~24 partials per anchor instead of running sliding frames
+    over every hour it reads.
     """
     longest = max(WINDOWS.values())
     bounds = anchors.select("compressor_id", *sql.exprs(
@@ -119,7 +129,7 @@ def anchored_windows(partials: DataFrame, anchors: DataFrame, centre: Mapping[st
             .select("compressor_id", F.col("_h").alias("_a"), "model", "station_id", "basin"))
     spread = (partials.drop("model", "station_id", "basin").join(F.broadcast(ends), "compressor_id")
               .where(f"_h BETWEEN _a - {longest - 1} AND _a"))
-    names = [c for c in partials.columns if c not in ("compressor_id", "_h", "model", "station_id", "basin")]
+    names = [c for c in partials.columns if c not in _KEYS]
     here = "_h = _a"
     aggs = []
     kinds = {"first_ts": "min", "last_ts": "max", "_t0": "min", "_t1": "max", "_n_pd": "sum", "_s_pd": "sum",
@@ -144,15 +154,7 @@ def anchored_windows(partials: DataFrame, anchors: DataFrame, centre: Mapping[st
             aggs.append(f"{expression} AS _{window_type}{c}")
     grouped = spread.groupBy("compressor_id", F.col("_a").alias("_h"), "model", "station_id", "basin").agg(
         *sql.exprs(aggs))
-    structs = []
-    for window_type in WINDOWS:
-        fields = ", ".join(f"{sql.text(name)}, {expression}"
-                           for name, expression in _finish({c: f"_{window_type}{c}" for c in names}, centre))
-        structs.append(f"named_struct('window_type', {sql.text(window_type)}, {fields})")
-    return grouped.select(
-        "compressor_id", "_h", "model", "station_id", "basin", F.expr(f"inline(array({', '.join(structs)}))")
-    ).select("compressor_id", F.expr(f"timestamp_seconds(_h * {HOUR_SECONDS}) AS agg_timestamp"), "window_type",
-             "_h", "model", "station_id", "basin", *[n for n, _ in _finish({c: c for c in names}, centre)])
+    return _window_rows(grouped, names, lambda window_type, c: f"_{window_type}{c}", centre)
 
 
 def _status(value: str, threshold: SensorThreshold) -> str:
