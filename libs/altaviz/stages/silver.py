@@ -286,7 +286,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                         mode="append", partition_by=["check_date"])
     blocked = failed_blocks(results)
     known_times = [t for t in (max_event, event_high) if t is not None]
-    run_row = {"run_id": run_id, "as_of": as_of, "window_start": watermark, "window_end": max(as_utc(u.arrived) for u in units if u.arrived is not None),
+    arrived = max((as_utc(u.arrived) for u in units if u.arrived is not None), default=None)
+    run_row = {"run_id": run_id, "as_of": as_of, "window_start": watermark, "window_end": arrived,
                "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows, "clean_rows": clean_rows, "rejected_rows": rejected_rows,
                "duplicate_rows": duplicate_rows, "balanced": balanced, "quality_passed": not blocked,
                "finished_at": ctx.clock().astimezone(UTC)}
