@@ -247,8 +247,12 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     event_high = max((as_utc(r.max_event_time) for r in previous if r.max_event_time is not None), default=None)
     dims = refresh_dimensions(ctx)
     window = _window(ctx, watermark)
-    # One row per unit (the window's span per unit bounds what the repeated and stuck tests read).
-    units = (window.groupBy("compressor_id")
+    # One row per fleet unit, and one for every unknown id together (those never have clean readings to compare
+    # with): the window's span per unit bounds what the repeated and stuck tests read.
+    fleet = (dims.select("compressor_id", F.lit(True).alias("_fleet")).distinct() if dims is not None
+             else small_frame(ctx.spark, [], "compressor_id string, _fleet boolean"))
+    units = (window.join(F.broadcast(fleet), "compressor_id", "left")
+             .groupBy(F.when(F.col("_fleet"), F.col("compressor_id")).alias("compressor_id"))
              .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
                   F.max("ingested_at").alias("arrived")).collect())
     raw_rows = sum(u.n for u in units)

@@ -68,6 +68,22 @@ def _finish(parts: Mapping[str, str], centre: Mapping[str, float]) -> list[tuple
     return out
 
 
+def _combined(only: Callable[[str], str]) -> dict[str, str]:
+    """How several hours' partials add up into a window: per partial column, its aggregate (SQL).
+
+    `only(column)` is what each aggregate reads of a column (the column itself, or it under a condition).
+    """
+    parts = {c: f"sum({only(c)})" for c in ("reading_count", "_n_pd", "_s_pd")}
+    for s in SENSOR_COLUMNS:
+        parts.update({f"_n_{s}": f"sum({only(f'_n_{s}')})", f"_s1_{s}": f"sum({only(f'_s1_{s}')})",
+                      f"_s2_{s}": f"sum({only(f'_s2_{s}')})", f"_min_{s}": f"min({only(f'_min_{s}')})",
+                      f"_max_{s}": f"max({only(f'_max_{s}')})"})
+    parts.update({"first_ts": f"min({only('first_ts')})", "last_ts": f"max({only('last_ts')})",
+                  "_t0": f"min({only('_t0')})", "_v0": f"min_by({only('_v0')}, {only('_t0')})",
+                  "_t1": f"max({only('_t1')})", "_v1": f"max_by({only('_v1')}, {only('_t1')})"})
+    return parts
+
+
 def window_aggregates(partials: DataFrame, centre: Mapping[str, float]) -> DataFrame:
     """For every (compressor_id, hour with readings): the 1hr, 4hr and 24hr windows ending with that hour.
 
@@ -75,21 +91,13 @@ def window_aggregates(partials: DataFrame, centre: Mapping[str, float]) -> DataF
     `reading_count`, `first_reading_at`, `last_reading_at`, per sensor `<sensor>_mean/_std/_min/_max`, `pressure_differential_mean` and
     `temp_rate_of_change_f_per_hr` (last minus first temperature in the window over the hours between them).
     """
-    additive = ["reading_count", *[f"_{k}_{s}" for s in SENSOR_COLUMNS for k in ("n", "s1", "s2")],
-                "_n_pd", "_s_pd"]
     windowed: list[str] = []  # window functions first, as plain columns (a generator cannot hold them)
     for window_type, hours in WINDOWS.items():
         if hours == 1:
             continue
         frame = (f"OVER (PARTITION BY compressor_id ORDER BY _h "
                  f"RANGE BETWEEN {hours - 1} PRECEDING AND CURRENT ROW)")
-        parts = {c: f"sum({c})" for c in additive}
-        for s in SENSOR_COLUMNS:
-            parts[f"_min_{s}"] = f"min(_min_{s})"
-            parts[f"_max_{s}"] = f"max(_max_{s})"
-        parts.update({"first_ts": "min(first_ts)", "last_ts": "max(last_ts)", "_t0": "min(_t0)",
-                      "_v0": "min_by(_v0, _t0)", "_t1": "max(_t1)", "_v1": "max_by(_v1, _t1)"})
-        windowed += [f"{agg} {frame} AS _{window_type}{name}" for name, agg in parts.items()]
+        windowed += [f"{agg} {frame} AS _{window_type}{name}" for name, agg in _combined(lambda c: c).items()]
     with_windows = partials.select("*", *sql.exprs(windowed))
     names = [c for c in partials.columns if c not in _KEYS]
     return _window_rows(with_windows, names, lambda window_type, c: c if WINDOWS[window_type] == 1
@@ -130,28 +138,14 @@ def anchored_windows(partials: DataFrame, anchors: DataFrame, centre: Mapping[st
     spread = (partials.drop("model", "station_id", "basin").join(F.broadcast(ends), "compressor_id")
               .where(f"_h BETWEEN _a - {longest - 1} AND _a"))
     names = [c for c in partials.columns if c not in _KEYS]
-    here = "_h = _a"
     aggs = []
-    kinds = {"first_ts": "min", "last_ts": "max", "_t0": "min", "_t1": "max", "_n_pd": "sum", "_s_pd": "sum",
-             "reading_count": "sum"}
     for window_type, hours in WINDOWS.items():
-        inside = here if hours == 1 else (None if hours == longest else f"_h > _a - {hours}")
+        inside = "_h = _a" if hours == 1 else (None if hours == longest else f"_h > _a - {hours}")
 
         def only(column: str, inside: str | None = inside) -> str:
             return column if inside is None else f"IF({inside}, {column}, NULL)"
 
-        for c in names:
-            kind = kinds.get(c) or ("min" if c.startswith("_min_") else "max" if c.startswith("_max_")
-                                    else "sum" if c.startswith(("_n_", "_s1_", "_s2_")) else None)
-            if c == "_v0":
-                expression = f"min_by({only('_v0')}, {only('_t0')})"
-            elif c == "_v1":
-                expression = f"max_by({only('_v1')}, {only('_t1')})"
-            elif kind is None:
-                raise ValueError(f"no window aggregate for partial column {c!r}")
-            else:
-                expression = f"{kind}({only(c)})"
-            aggs.append(f"{expression} AS _{window_type}{c}")
+        aggs += [f"{agg} AS _{window_type}{name}" for name, agg in _combined(only).items()]
     grouped = spread.groupBy("compressor_id", F.col("_a").alias("_h"), "model", "station_id", "basin").agg(
         *sql.exprs(aggs))
     return _window_rows(grouped, names, lambda window_type, c: f"_{window_type}{c}", centre)
