@@ -173,9 +173,9 @@ class DeltaBackend(ABC):
     """
 
     name: str
-    #: Whether writes to different tables may run side by side. A back end that brings each batch to the
-    #: driver says no: two batches would be held at once.
-    writes_side_by_side: bool = False
+    #: Whether reads and writes of different tables may run side by side. A back end that brings each batch
+    #: to the driver says no: two batches would be held at once.
+    side_by_side: bool = False
 
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark

@@ -141,7 +141,7 @@ class SparkDeltaBackend(DeltaBackend):
     """
 
     name = "spark-delta"
-    writes_side_by_side = True  # each write is a Spark job; the driver holds no batch
+    side_by_side = True  # each write is a Spark job; the driver holds no batch
 
     def _table(self, path: str) -> DeltaTable:
         from delta.tables import DeltaTable

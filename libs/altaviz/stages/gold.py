@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
-from altaviz.runtime.side_by_side import run_side_by_side
+from altaviz.runtime.side_by_side import beside, run_side_by_side
 from altaviz.schemas import (
     SENSOR_COLUMNS,
     alerts_schema,
@@ -91,7 +92,12 @@ def _active_alerts(ctx: RunContext) -> list[Alert]:
 
 def _hour_rows(ctx: RunContext, start: datetime, end: datetime, units_with_alerts: set[str],
                thresholds: Thresholds) -> tuple[list[Any], list[Any]]:
-    """1-hour statuses to walk (units with a breach in [start, end) or an open alert) and the silences."""
+    """1-hour statuses to walk (units with a breach in [start, end) or an open alert) and the silences.
+
+    One query over the 1-hour windows of `[start - stale_after - 1 h, end)`: per row, whether its unit breaches
+    in the range (a window over the unit) and the previous hour's last reading; only the rows to walk and the
+    hours that end a silence come back.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -104,25 +110,29 @@ def _hour_rows(ctx: RunContext, start: datetime, end: datetime, units_with_alert
               .where((F.col("window_type") == "1hr") & (F.col("agg_timestamp") >= F.lit(lookback))
                      & (F.col("agg_timestamp") < F.lit(end))))
     sensors = thresholds.alerting_sensors
-    in_range = hourly.where(F.col("agg_timestamp") >= F.lit(start))
-    breaching = in_range.where(F.greatest(*[F.coalesce((F.col(f"{s}_status") != "normal").cast("int"), F.lit(0))
-                                            for s in sensors]) > 0).select("compressor_id").distinct()
-    units = {r.compressor_id for r in breaching.collect()} | units_with_alerts
-    wanted = small_frame(ctx.spark, [{"compressor_id": u} for u in sorted(units)], "compressor_id string")
-    rows = (in_range.join(F.broadcast(wanted), "compressor_id")
+    in_range = F.col("agg_timestamp") >= F.lit(start)
+    breach = F.greatest(*[F.coalesce((F.col(f"{s}_status") != "normal").cast("int"), F.lit(0)) for s in sensors])
+    unit = Window.partitionBy("compressor_id")
+    alerted = small_frame(ctx.spark, [{"compressor_id": u, "_alerted": True} for u in sorted(units_with_alerts)],
+                          "compressor_id string, _alerted boolean")
+    # A silence is a gap of at least `stale_after` between one hour's last reading and the next hour's first.
+    marked = (hourly.join(F.broadcast(alerted), "compressor_id", "left")
+              .select("*", F.max(F.when(in_range, breach).otherwise(0)).over(unit).alias("_breaching"),
+                      F.lag("last_reading_at").over(unit.orderBy("agg_timestamp")).alias("_prev"))
+              .where(in_range)
+              .select("*", ((F.col("_breaching") > 0) | F.col("_alerted").isNotNull()).alias("_walk"),
+                      (F.col("_prev").isNotNull() & (F.col("first_reading_at") >= F.col("_prev")
+                                                     + F.make_dt_interval(secs=F.lit(stale * 3600.0)))).alias("_gap")))
+    rows = (marked.where(F.col("_walk") | F.col("_gap"))
             .select("compressor_id", "agg_timestamp", "first_reading_at", "last_reading_at", "model", "station_id",
-                    "basin", *[F.col(f"{s}_status") for s in sensors], *[F.col(f"{s}_mean") for s in sensors])
+                    "basin", *[F.col(f"{s}_status") for s in sensors], *[F.col(f"{s}_mean") for s in sensors],
+                    "_prev", "_walk", "_gap")
             .toArrow().to_pylist())
     hours = [HourStatus(compressor_id=r["compressor_id"], hour=r["agg_timestamp"], first_ts=r["first_reading_at"],
                         last_ts=r["last_reading_at"], model=r["model"], station_id=r["station_id"], basin=r["basin"],
-                        sensors={s: (r[f"{s}_status"], r[f"{s}_mean"]) for s in sensors}) for r in rows]
-    # A silence is a gap of at least `stale_after` between one hour's last reading and the next hour's first.
-    previous = F.lag("last_reading_at").over(Window.partitionBy("compressor_id").orderBy("agg_timestamp"))
-    gaps = (hourly.select("compressor_id", "agg_timestamp", "first_reading_at", previous.alias("_prev"))
-            .where((F.col("agg_timestamp") >= F.lit(start)) & F.col("_prev").isNotNull()
-                   & (F.col("first_reading_at") >= F.col("_prev") + F.make_dt_interval(secs=F.lit(stale * 3600.0))))
-            .collect())
-    return hours, [Gap(g.compressor_id, as_utc(g._prev), as_utc(g.first_reading_at)) for g in gaps]
+                        sensors={s: (r[f"{s}_status"], r[f"{s}_mean"]) for s in sensors}) for r in rows if r["_walk"]]
+    gaps = [Gap(r["compressor_id"], as_utc(r["_prev"]), as_utc(r["first_reading_at"])) for r in rows if r["_gap"]]
+    return hours, gaps
 
 
 def _alert_table(alerts: list[Alert]) -> pa.Table:
@@ -135,6 +145,22 @@ def _alert_table(alerts: list[Alert]) -> pa.Table:
 
 
 # --- serving tables ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _State:
+    """What Gold reads of its small tables before advancing them: open alerts, fleet health, dimensions."""
+
+    active: list[Alert]
+    fleet_before: dict[str, dict[str, Any]]
+    stations: dict[str, dict[str, Any]]
+    units: dict[str, dict[str, Any]]
+
+
+def _read_state(ctx: RunContext) -> _State:
+    """The small tables the alert lifecycle and the serving tables start from (none is written by the windows)."""
+    return _State(active=_active_alerts(ctx), fleet_before=_rows_by(ctx, FLEET_HEALTH, "compressor_id"),
+                  stations=_rows_by(ctx, DIM_STATION, "station_id"), units=_rows_by(ctx, DIM_COMPRESSOR, "compressor_id"))
+
 
 def _rows_by(ctx: RunContext, ref: TableRef, key: str) -> dict[str, dict[str, Any]]:
     """A small table (dimension, serving table) as {key: row}; empty when the table does not exist yet."""
@@ -155,10 +181,9 @@ def _open_counts(active: list[Alert], changed: list[Alert]) -> dict[tuple[str, s
 
 
 def _fleet_health(ctx: RunContext, touched: list[Any], latest_status: dict[str, dict[str, str | None]],
-                  as_of: datetime, previous: dict[str, dict[str, Any]], stations: dict[str, dict[str, Any]],
-                  open_counts: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+                  as_of: datetime, state: _State, open_counts: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
     """One row per compressor: the newest reading and its hour's statuses, open alerts, location."""
-    units = _rows_by(ctx, DIM_COMPRESSOR, "compressor_id")
+    units, previous, stations = state.units, state.fleet_before, state.stations
     newest = {r.compressor_id: r for r in touched}
     stale_after = timedelta(hours=ctx.settings.gold.stale_after_hours)
     rows = []
@@ -252,6 +277,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     ctx.progress(f"gold: {clean_rows:,} new clean reading(s) from {len(touched):,} compressor(s)")
     agg_rows = 0
     latest_status: dict[str, dict[str, str | None]] = {}
+    # The small tables read below do not depend on the windows: their reads overlap the windows' MERGEs.
+    read_state = beside(functools.partial(_read_state, ctx), parallel=ctx.lakehouse.backend.side_by_side)
     if touched:
         check_layout = len(previous) % ctx.settings.gold.optimize_check_every_runs == 0
         agg_rows, latest_status = write_windows(ctx, touched, thresholds, check_layout=check_layout)
@@ -260,13 +287,14 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     evaluate_to = floor_hour(as_of)
     # Never evaluated: every earlier run found no clean rows, so the windows are this run's (from `touched`).
     first_hour = alerts_through or min((floor_hour(as_utc(r.lo)) for r in touched), default=None)
-    active = _active_alerts(ctx)
+    state = read_state()
+    active = state.active
     hours, gaps = ([], [])
     if first_hour is not None and first_hour < evaluate_to:
         ctx.progress(f"gold: evaluating alerts for {first_hour:%Y-%m-%d %H:%M} .. {evaluate_to:%Y-%m-%d %H:%M} UTC")
         hours, gaps = _hour_rows(ctx, first_hour, evaluate_to, {a.compressor_id for a in active}, thresholds)
-    fleet_before = _rows_by(ctx, FLEET_HEALTH, "compressor_id")
-    last_seen = {unit: as_utc(r["last_reading_at"]) for unit, r in fleet_before.items() if r["last_reading_at"]}
+    last_seen = {unit: as_utc(r["last_reading_at"]) for unit, r in state.fleet_before.items()
+                 if r["last_reading_at"]}
     for r in touched:
         hi = as_utc(r.hi)
         if last_seen.get(r.compressor_id) is None or hi > last_seen[r.compressor_id]:
@@ -276,15 +304,14 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                               policy=policy_from(ctx), as_of=as_of, units=units)
     known = {a.alert_id for a in active}
     opened = sum(1 for a in changed if a.alert_id not in known)
-    stations = _rows_by(ctx, DIM_STATION, "station_id")
-    fleet = _fleet_health(ctx, touched, latest_status, as_of, fleet_before, stations, _open_counts(active, changed))
-    writes = _serving_writes(ctx, fleet, stations)
+    fleet = _fleet_health(ctx, touched, latest_status, as_of, state, _open_counts(active, changed))
+    writes = _serving_writes(ctx, fleet, state.stations)
     if changed or not ctx.lakehouse.exists(ALERTS):  # the table exists (empty) even before the first alert
         ctx.progress(f"gold: {len(changed):,} alert(s) opened or changed")
         writes.append(ctx.lakehouse.merge(ALERTS, _alert_table(changed), on=["alert_id"], partition_by=["date"])
                       .when_matched_update_all().when_not_matched_insert_all().execute)
     # The alerts MERGE and the health overwrites are independent; the run record is written after them all.
-    run_side_by_side(writes, parallel=ctx.lakehouse.backend.writes_side_by_side)
+    run_side_by_side(writes, parallel=ctx.lakehouse.backend.side_by_side)
     new_watermark = max([w for w in (watermark, *(as_utc(r.processed) for r in touched)) if w is not None],
                         default=None)
     through = max(evaluate_to, alerts_through) if alerts_through else (evaluate_to if first_hour else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
-from altaviz.runtime.side_by_side import run_side_by_side
+from altaviz.runtime.side_by_side import beside, run_side_by_side
 from altaviz.schemas import (
     SENSOR_COLUMNS,
     silver_runs_schema,
@@ -126,6 +127,10 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     context = _clean_near(ctx, lo - before, hi, small_frame(ctx.spark, _unit_ranges(units, before),
                                                             "compressor_id string, _lo timestamp, _hi timestamp"))
     history_rows = _clean_near(ctx, lo - timedelta(hours=cfg.outlier_history_hours), lo)
+    # One row per unit of the trailing hours' statistics, read beside the repeated and stuck tests (it needs
+    # neither); collected on its own, as inside the union below Spark would scan the history twice.
+    history_stats = (beside(unit_sensor_stats(history_rows).collect, parallel=ctx.lakehouse.backend.side_by_side)
+                     if history_rows is not None else None)
     limits = {s: getattr(cfg.physical_limits, s) for s in SENSOR_COLUMNS}
     # The repeated and stuck readings are few: find them once, bring them to the driver, broadcast them.
     repeated_ids = window.transform(repeated_events(context)).collect()
@@ -142,10 +147,9 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     labelled = _output_columns(basic).persist()
     passing = unit_sensor_stats(labelled.where(F.col("reject_reason").isNull()))
     history = None
-    if history_rows is not None:
-        # Collected on its own (one row per unit): inside the union below, Spark would scan the history twice.
+    if history_stats is not None:
         ctx.progress(f"silver: per-unit statistics of the trailing {cfg.outlier_history_hours:g} hours")
-        history = small_frame(ctx.spark, unit_sensor_stats(history_rows).collect(), passing.schema)
+        history = small_frame(ctx.spark, history_stats(), passing.schema)
     # One row per unit, collected once so the broadcast join does not re-aggregate the window for every action.
     stats = small_frame(ctx.spark, preferred_stats(history, passing, cfg.outlier_min_history).collect(),
                         passing.schema)
@@ -220,7 +224,7 @@ def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: date
                       .when_not_matched_insert_all().execute)
     # Two tables, no shared rows: the MERGEs run side by side (the run record, written after, commits the run).
     merged, _ = run_side_by_side([merge_clean, merge_rejected],
-                                 parallel=ctx.lakehouse.backend.writes_side_by_side)
+                                 parallel=ctx.lakehouse.backend.side_by_side)
     return clean_rows, rejected_rows, max_event, dict(sorted(by_reason.items())), clean_dates, merged
 
 
@@ -242,10 +246,12 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     if not ctx.lakehouse.exists(TELEMETRY_RAW):
         return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3),
                            {"run_id": run_id, "message": "no Bronze table yet: nothing to validate"})
+    # The reference data is refreshed beside the read of the run records (neither needs the other).
+    refreshed = beside(functools.partial(refresh_dimensions, ctx), parallel=ctx.lakehouse.backend.side_by_side)
     previous = _previous_runs(ctx)
     watermark = max((as_utc(r.window_end) for r in previous if r.window_end is not None), default=None)
     event_high = max((as_utc(r.max_event_time) for r in previous if r.max_event_time is not None), default=None)
-    dims = refresh_dimensions(ctx)
+    dims = refreshed()
     window = _window(ctx, watermark)
     # One row per fleet unit, and one for every unknown id together (those never have clean readings to compare
     # with): the window's span per unit bounds what the repeated and stuck tests read.
