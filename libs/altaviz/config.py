@@ -210,7 +210,7 @@ class GoldSettings:
     close_after_days: float = 7.0
     #: OPTIMIZE (Z-order) the dates a run wrote only once they hold more than this many files per date.
     optimize_min_files: int = 8
-    #: Count those files on every this-many-th run (and on any run that writes several dates).
+    #: Count those files on every this-many-th run (and on any run that writes more dates than an hourly run: a backfill).
     optimize_check_every_runs: int = 6
 
     def __post_init__(self) -> None:

@@ -180,3 +180,29 @@ def test_quality_checks_are_recorded_and_a_failed_block_check_is_reported(ctx, t
     assert checks["fleet_completeness"].passed is False and checks["fleet_completeness"].level == "block"
     assert checks["fleet_completeness"].metric == pytest.approx(0.25)
     assert checks["reject_rate"].passed is True
+
+
+def test_the_run_log_summary_gives_watermarks_and_the_latest_non_empty_runs_newest_first(ctx):
+    """What a run takes from `silver_runs` (one aggregate, whatever its length): the count of runs, the newest
+    window end and reading time, and the clean counts of the seven latest runs that had Bronze rows."""
+    from altaviz.runtime.frames import small_frame
+    from altaviz.schemas import silver_runs_schema
+
+    assert silver._previous_runs(ctx) == silver._Runs()
+    rows = []
+    for k in range(12):  # finished out of order; every third run found no Bronze rows
+        at = T0 + timedelta(hours=(k * 5) % 12)
+        empty = k % 3 == 2
+        rows.append({"run_id": f"r{k}", "as_of": at, "window_start": None,
+                     "window_end": None if empty else at - timedelta(minutes=1),
+                     "max_event_time": None if empty else at - timedelta(minutes=10), "raw_rows": 0 if empty else 100,
+                     "clean_rows": 0 if empty else 1000 + (k * 5) % 12, "rejected_rows": 0, "duplicate_rows": 0,
+                     "balanced": True, "quality_passed": True, "finished_at": at})
+    ctx.lakehouse.write(silver.SILVER_RUNS, small_frame(ctx.spark, rows, silver_runs_schema()))
+    got = silver._previous_runs(ctx)
+    non_empty = sorted((r for r in rows if r["raw_rows"] > 0), key=lambda r: r["finished_at"], reverse=True)
+    assert got.count == 12
+    assert got.watermark == max(r["window_end"] for r in non_empty)
+    assert got.event_high == max(r["max_event_time"] for r in non_empty)
+    assert got.trailing_clean == tuple(r["clean_rows"] for r in non_empty[:silver.TRAILING_RUNS])
+    assert len(got.trailing_clean) == 7

@@ -53,12 +53,24 @@ def policy_from(ctx: RunContext) -> AlertPolicy:
                        close_after=timedelta(days=g.close_after_days))
 
 
-def _previous_runs(ctx: RunContext) -> list[Any]:
+@dataclass(frozen=True)
+class _Runs:
+    """What Gold needs of its earlier runs: how many, the Silver watermark and how far alerts were evaluated."""
+
+    count: int = 0
+    watermark: datetime | None = None
+    alerts_through: datetime | None = None
+
+
+def _previous_runs(ctx: RunContext) -> _Runs:
+    """One aggregate over `gold_runs` (a row per run ever): the same cost after a year of hourly runs."""
     from pyspark.sql import functions as F
 
     if not ctx.lakehouse.exists(GOLD_RUNS):
-        return []
-    return ctx.lakehouse.read(GOLD_RUNS).orderBy(F.col("finished_at").desc()).collect()
+        return _Runs()
+    row = ctx.lakehouse.read(GOLD_RUNS).agg(F.count(F.lit(1)).alias("n"), F.max("silver_watermark").alias("w"),
+                                            F.max("alerts_through").alias("a")).collect()[0]
+    return _Runs(row.n, as_utc(row.w) if row.w else None, as_utc(row.a) if row.a else None)
 
 
 # --- sensor_readings_agg -----------------------------------------------------------------------------------------
@@ -269,8 +281,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
         return StageResult("gold", 0, 0, round(time.perf_counter() - started, 3),
                            {"run_id": run_id, "message": "no Silver table yet: nothing to aggregate"})
     previous = _previous_runs(ctx)
-    watermark = max((as_utc(r.silver_watermark) for r in previous if r.silver_watermark), default=None)
-    alerts_through = max((as_utc(r.alerts_through) for r in previous if r.alerts_through), default=None)
+    watermark, alerts_through = previous.watermark, previous.alerts_through
 
     touched = _touched(ctx, watermark)
     clean_rows = sum(r.n for r in touched)
@@ -280,7 +291,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     # The small tables read below do not depend on the windows: their reads overlap the windows' MERGEs.
     read_state = beside(functools.partial(_read_state, ctx), parallel=ctx.lakehouse.backend.side_by_side)
     if touched:
-        check_layout = len(previous) % ctx.settings.gold.optimize_check_every_runs == 0
+        check_layout = previous.count % ctx.settings.gold.optimize_check_every_runs == 0
         agg_rows, latest_status = write_windows(ctx, touched, thresholds, check_layout=check_layout)
 
     # Alerts: every complete hour not evaluated yet, in time order.
@@ -318,7 +329,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     record_run(ctx, GOLD_RUNS, small_frame(ctx.spark, [{
         "run_id": run_id, "as_of": as_of, "silver_watermark": new_watermark, "alerts_through": through,
         "clean_rows_read": clean_rows, "agg_rows": agg_rows, "alerts_changed": len(changed), "alerts_opened": opened,
-        "finished_at": ctx.clock().astimezone(UTC)}], gold_runs_schema()), len(previous))
+        "finished_at": ctx.clock().astimezone(UTC)}], gold_runs_schema()), previous.count)
     attention = sorted(((r["status"], r["compressor_id"], r["basin"],
                          [s for s in SENSOR_COLUMNS if r[f"{s}_status"] in ("warning", "critical")])
                         for r in fleet if r["status"] in ("warning", "critical")),

@@ -53,13 +53,18 @@ def _between(df: DataFrame, ranges: DataFrame, column: Any, start: datetime, end
             .drop("_lo", "_hi"))
 
 
+#: An hourly run writes at most two dates (its hour, and the day before for readings that arrived late past
+#: midnight); a run writing more is a backfill, whose dates are counted for OPTIMIZE whatever the schedule.
+HOURLY_DATES = 2
+
+
 def _compact_if_fragmented(ctx: RunContext, ref: TableRef, by: str, dates: list[Any], check: bool) -> None:
-    """OPTIMIZE `dates` of `ref` (clustered by `by`) once fragmented; counted when `check` or several dates.
+    """OPTIMIZE `dates` of `ref` (clustered by `by`) once fragmented; counted when `check` or a backfill.
 
     An hourly MERGE adds at most one file to each date it writes, so counting on every few runs bounds the
     excess while sparing most runs the listing of the table's files.
     """
-    if check or len(dates) > 1:
+    if check or len(dates) > HOURLY_DATES:
         ctx.lakehouse.optimize_if_fragmented(ref, [by], {"date": dates}, ctx.settings.gold.optimize_min_files)
 
 

@@ -51,12 +51,36 @@ def refresh_dimensions(ctx: RunContext) -> DataFrame | None:
     return ctx.lakehouse.read(DIM_COMPRESSOR) if ctx.lakehouse.exists(DIM_COMPRESSOR) else None
 
 
-def _previous_runs(ctx: RunContext) -> list[Any]:
+#: How many earlier runs with Bronze rows the clean-volume quality check compares with.
+TRAILING_RUNS = 7
+
+
+@dataclasses.dataclass(frozen=True)
+class _Runs:
+    """What Silver needs of its earlier runs: how many, the watermark, the newest reading time seen and the
+    clean counts of the latest runs that had Bronze rows (newest first)."""
+
+    count: int = 0
+    watermark: datetime | None = None
+    event_high: datetime | None = None
+    trailing_clean: tuple[int, ...] = ()
+
+
+def _previous_runs(ctx: RunContext) -> _Runs:
+    """One aggregate over `silver_runs` (a row per run ever): the same cost after a year of hourly runs."""
     from pyspark.sql import functions as F
 
     if not ctx.lakehouse.exists(SILVER_RUNS):
-        return []
-    return ctx.lakehouse.read(SILVER_RUNS).orderBy(F.col("finished_at").desc()).collect()
+        return _Runs()
+    recent = F.array_sort(F.collect_list(F.when(F.col("raw_rows") > 0, F.struct(
+        F.col("finished_at").alias("at"), F.col("clean_rows").alias("n")))),
+        lambda a, b: F.when(a["at"] > b["at"], -1).when(a["at"] < b["at"], 1).otherwise(0))
+    row = (ctx.lakehouse.read(SILVER_RUNS)
+           .agg(F.count(F.lit(1)).alias("runs"), F.max("window_end").alias("w"), F.max("max_event_time").alias("e"),
+                F.slice(recent, 1, TRAILING_RUNS).alias("recent"))
+           .collect()[0])
+    return _Runs(row.runs, as_utc(row.w) if row.w else None, as_utc(row.e) if row.e else None,
+                 tuple(r.n for r in row.recent))
 
 
 def _window(ctx: RunContext, watermark: datetime | None) -> DataFrame:
@@ -249,8 +273,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     # The reference data is refreshed beside the read of the run records (neither needs the other).
     refreshed = beside(functools.partial(refresh_dimensions, ctx), parallel=ctx.lakehouse.backend.side_by_side)
     previous = _previous_runs(ctx)
-    watermark = max((as_utc(r.window_end) for r in previous if r.window_end is not None), default=None)
-    event_high = max((as_utc(r.max_event_time) for r in previous if r.max_event_time is not None), default=None)
+    watermark, event_high = previous.watermark, previous.event_high
     dims = refreshed()
     window = _window(ctx, watermark)
     # One row per fleet unit, and one for every unknown id together (those never have clean readings to compare
@@ -286,7 +309,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
 
     expected_units = 0 if dims is None else dims.where(
         F.col("install_date") <= F.lit(as_of.date())).count()
-    trailing = tuple(r.clean_rows for r in previous if r.raw_rows > 0)[:7]
+    trailing = previous.trailing_clean
     ctx.progress("silver: running quality checks")
     results = evaluate(QualityInputs(clean=stored, raw_rows=raw_rows, clean_rows=clean_rows,
                                      rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
@@ -301,7 +324,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows, "clean_rows": clean_rows, "rejected_rows": rejected_rows,
                "duplicate_rows": duplicate_rows, "balanced": balanced, "quality_passed": not blocked,
                "finished_at": ctx.clock().astimezone(UTC)}
-    record_run(ctx, SILVER_RUNS, small_frame(ctx.spark, [run_row], silver_runs_schema()), len(previous))
+    record_run(ctx, SILVER_RUNS, small_frame(ctx.spark, [run_row], silver_runs_schema()), previous.count)
     details.update(clean_rows=clean_rows, rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
                    balanced=balanced, reject_reasons=by_reason,
                    quality=[dataclasses.asdict(r) for r in results],
