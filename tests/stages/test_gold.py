@@ -107,7 +107,7 @@ def test_hourly_runs_build_windows_from_stored_partials_and_match_a_recomputatio
     """Hour by hour, Gold reads only the readings of the new hour and adds windows up from its hourly partials;
     a Gold whose partials state was never built (or was lost) rebuilds what it needs and stays exact. The files of
     the dates written are counted (for OPTIMIZE) every `optimize_check_every_runs` runs and whenever a run writes
-    more dates than an hourly run does (a backfill), not on every run."""
+    more dates than an hourly run does (a backfill, last), not on every run."""
     import dataclasses
 
     from altaviz.stages import gold_windows
@@ -147,32 +147,17 @@ def test_hourly_runs_build_windows_from_stored_partials_and_match_a_recomputatio
     partials = ctx.lakehouse.read(gold_windows.SENSOR_HOURLY_PARTIALS)
     assert partials.count() == 10  # one row per unit and hour
     _assert_matches_recomputation(ctx)
-
-
-def test_a_backfill_of_several_days_counts_its_dates_for_optimize_off_schedule(ctx, monkeypatch):
-    """An hourly run writes at most two dates; a run that writes more (a backfill) counts its dates whatever
-    `optimize_check_every_runs` says, so days of new files are compacted when they are written."""
-    import dataclasses
-
-    ctx = dataclasses.replace(ctx, settings=dataclasses.replace(
-        ctx.settings, gold=dataclasses.replace(ctx.settings.gold, optimize_check_every_runs=1000)))
-    checked: list[tuple[str, int]] = []
-    real_check = ctx.lakehouse.optimize_if_fragmented
-
-    def count(ref, zorder_by, partitions, min_files):
-        checked.append((str(ref).rsplit(".", 1)[-1], len(partitions["date"])))
-        return real_check(ref, zorder_by, partitions, min_files)
-
-    monkeypatch.setattr(ctx.lakehouse, "optimize_if_fragmented", count)
-    _store(ctx, _readings("U1", T0, 60, T0 + timedelta(hours=1)))
-    gold.run(ctx, as_of=T0 + timedelta(hours=1))  # run 0: on schedule
-    assert [table for table, _ in checked] == ["sensor_hourly_partials", "sensor_readings_agg"]
+    # Run 5 is off schedule, but a backfill of three days and more (more dates than an hourly run writes)
+    # counts its dates anyway, so days of new files are compacted when they are written.
     checked.clear()
-    late = T0 + timedelta(days=3)
-    _store(ctx, _readings("U2", T0 + timedelta(hours=1), 3 * 24 * 60, late))
-    gold.run(ctx, as_of=late)  # run 1: off schedule, but three days and more of new readings
-    assert {table for table, _ in checked} == {"sensor_hourly_partials", "sensor_readings_agg"}
-    assert all(dates > 2 for _, dates in checked)
+    late = T0 + timedelta(days=4)
+    _store(ctx, _readings("U3", T0 + timedelta(hours=5), 3 * 24 * 60, late))
+    monkeypatch.setattr(ctx.lakehouse, "optimize_if_fragmented", lambda ref, zorder_by, partitions, min_files: (
+        checked.append((5, str(ref).rsplit(".", 1)[-1], len(partitions["date"])))
+        or real_check(ref, zorder_by, partitions, min_files)))
+    gold.run(ctx, as_of=late)
+    assert {table for _, table, _ in checked} == {"sensor_hourly_partials", "sensor_readings_agg"}
+    assert all(dates > gold_windows.HOURLY_DATES for _, _, dates in checked)
 
 
 def test_windows_match_an_independent_recomputation_and_statuses_use_model_thresholds(ctx):
