@@ -72,9 +72,9 @@ def _previous_runs(ctx: RunContext) -> _Runs:
 
     if not ctx.lakehouse.exists(SILVER_RUNS):
         return _Runs()
-    recent = F.array_sort(F.collect_list(F.when(F.col("raw_rows") > 0, F.struct(
-        F.col("finished_at").alias("at"), F.col("clean_rows").alias("n")))),
-        lambda a, b: F.when(a["at"] > b["at"], -1).when(a["at"] < b["at"], 1).otherwise(0))
+    # Runs with Bronze rows as (finished_at, clean_rows), newest first (structs sort by their first field).
+    recent = F.sort_array(F.collect_list(F.when(F.col("raw_rows") > 0, F.struct(
+        F.col("finished_at").alias("at"), F.col("clean_rows").alias("n")))), asc=False)
     row = (ctx.lakehouse.read(SILVER_RUNS)
            .agg(F.count(F.lit(1)).alias("runs"), F.max("window_end").alias("w"), F.max("max_event_time").alias("e"),
                 F.slice(recent, 1, TRAILING_RUNS).alias("recent"))
