@@ -14,7 +14,6 @@ from altaviz import entrypoints
 from altaviz.errors import ConfigError, FabricApiError
 from altaviz.lakehouse.files import LocalFileStore
 from altaviz.lakehouse.paths import LocalLakehousePaths, TableRef
-from altaviz.quality import QualityGateError
 from altaviz.stages import StageResult
 
 WS = "cfafbeb1-8037-4d0c-896e-a46fb27ff229"
@@ -92,18 +91,22 @@ def test_a_bad_as_of_is_a_config_error_naming_the_value():
         entrypoints.parse_as_of("yesterday")
 
 
-def test_silver_fails_the_notebook_when_a_block_check_fails(monkeypatch, notebook_run, tmp_path):
-    """A blocked quality gate raises (so Gold is skipped) after the checks are reported."""
+def test_a_failed_block_check_holds_the_window_and_the_notebook_succeeds(monkeypatch, notebook_run, tmp_path, capsys):
+    """A failed block check holds the window (Silver says so) but does not fail the notebook, so Gold runs on;
+    the stage record carries the failed check for the one quality card."""
     failed = {"name": "fleet_completeness", "check": "completeness", "level": "block", "metric": 0.4,
               "comparison": ">=", "threshold": 0.85,
               "passed": False, "message": ""}
-    result = StageResult("silver", 10, 4, 1.0, {"quality": [failed], "blocked": ["fleet_completeness"]})
+    result = StageResult("silver", 10, 4, 1.0, {"run_id": "s-1", "quality": [failed],
+                                                "blocked": ["fleet_completeness"], "held": True})
     monkeypatch.setattr("altaviz.stages.silver.run", lambda ctx, as_of=None: result)
-    with pytest.raises(QualityGateError, match="fleet_completeness failed 0.400 >= 0.85"):
-        entrypoints.silver_cleanse(None, notebook_run, as_of="2026-11-22T00:00:00Z", run_id="r")
+    document = json.loads(entrypoints.silver_cleanse(None, notebook_run, as_of="2026-11-22T00:00:00Z", run_id="r"))
+    assert document["details"]["held"] is True
+    said = capsys.readouterr()
+    assert "FAIL  fleet_completeness  0.400 >= 0.85  (block)" in said.out + said.err
+    assert "window s-1 HELD out of Gold (fleet_completeness failed)" in said.out + said.err
     (record,) = _journal(tmp_path, "r")
-    assert record["status"] == "Failed" and record["error"]["type"] == "QualityGateError"
-    assert record["quality"][0]["name"] == "fleet_completeness"
+    assert record["status"] == "Succeeded" and record["quality"][0]["name"] == "fleet_completeness"
 
 
 def test_stage_exit_values_carry_the_run_id_environment_and_as_of(monkeypatch, notebook_run, tmp_path):

@@ -1,4 +1,4 @@
-"""The `altaviz` command: simulate, ingest, run, pipeline, alerts, sql and bench against a local lakehouse."""
+"""The `altaviz` command: simulate, ingest, run, pipeline, alerts, quality, sql and bench on a local lakehouse."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from altaviz.console import RootOption, err, lakehouse_paths, out, progress
 from altaviz.errors import AltavizError, UsageError
 from altaviz.fabric_command import fabric_app
 from altaviz.pipeline_command import WaitOption, pipeline_app
+from altaviz.quality_command import quality_app
 
 if TYPE_CHECKING:
     from altaviz.stages import StageResult
@@ -124,22 +125,6 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _print_silver(result: StageResult) -> None:
-    d = result.details
-    if d.get("message"):
-        out.print(f"silver: {d['message']} ({result.seconds:.1f}s)", highlight=False)
-        return
-    reasons = ", ".join(f"{k} {v:,}" for k, v in d["reject_reasons"].items()) or "none"
-    out.print(f"silver: {d['raw_rows']:,} reading(s) in = {d['clean_rows']:,} clean + {d['rejected_rows']:,} "
-              f"rejected + {d['duplicate_rows']:,} duplicate(s) ({'balanced' if d['balanced'] else 'NOT balanced'}); "
-              f"rejected by reason: {reasons} ({result.seconds:.1f}s)", highlight=False)
-    from altaviz.quality import CheckResult, format_report
-
-    out.print("quality checks:", highlight=False)
-    for line in format_report([CheckResult(**r) for r in d["quality"]]):
-        out.print(f"  {line}", highlight=False, markup=False)
-
-
 @app.command()
 def run(
     lakehouse_root: RootOption = None,
@@ -177,34 +162,15 @@ def run(
                       f"{report.failing_units} failing unit(s) ({report.seconds:.1f}s)", highlight=False)
         plan = build_plan(folder, notebooks_for(folder), simulated_as_of(plan, params, lakehouse_root))
         result = execute_pipeline(plan, root=lakehouse_root, spark=lambda: ctx.spark)
-    printers = {"bronze": _print_report, "silver": _print_silver, "gold": _print_gold}
+    from altaviz.stage_printers import print_gold, print_silver
+
+    printers = {"bronze": _print_report, "silver": print_silver, "gold": print_gold}
     for document in exit_documents(result):
         printer = printers.get(document.get("stage"))
         if printer:
             printer(StageResult(**{k: document[k] for k in ("stage", "rows_in", "rows_out", "seconds", "details")}))
     print_run(result)
     raise_if_failed(result)
-
-
-def _print_gold(result: StageResult, *, shown: int = 15) -> None:
-    d = result.details
-    if d.get("message"):
-        out.print(f"gold: {d['message']} ({result.seconds:.1f}s)", highlight=False)
-        return
-    by = d["units_by_status"]
-    out.print(f"gold: {d['clean_rows']:,} new clean reading(s) -> {d['agg_rows']:,} window row(s); "
-              f"{d['alerts_opened']:,} alert(s) opened, {d['alerts_changed']:,} opened or changed; units: "
-              f"{by['critical']:,} critical, {by['warning']:,} warning, {by['normal']:,} normal, "
-              f"{d['units_stale']:,} silent >= stale limit ({result.seconds:.1f}s)", highlight=False)
-    attention = d["attention"]
-    if attention:
-        out.print(f"units in warning/critical ({len(attention):,}):", highlight=False)
-        for unit in attention[:shown]:
-            out.print(f"  {unit['status']:<8} {unit['compressor_id']}  {unit['basin'] or '-'}  "
-                      f"{', '.join(unit['sensors'])}", highlight=False, markup=False)
-        if len(attention) > shown:
-            out.print(f"  ... and {len(attention) - shown:,} more: altaviz sql \"SELECT * FROM "
-                      f"lh_gold_curated.fleet_health WHERE status <> 'normal'\"", highlight=False, markup=False)
 
 
 def _render(table: Any, fmt: str) -> str:
@@ -237,6 +203,7 @@ def _render(table: Any, fmt: str) -> str:
 alerts_app = typer.Typer(help="List and acknowledge Gold alerts.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(quality_app, name="quality")
 app.add_typer(fabric_app, name="fabric")
 
 

@@ -143,29 +143,28 @@ def bronze_ingest(spark: SparkSession, notebookutils: Any, *, run_id: str = "", 
                       key_vault_url=key_vault_url, as_of=None, call=lambda ctx, _: bronze.run(ctx))
 
 
-def _quality_gate(result: StageResult) -> None:
-    from altaviz.quality import CheckResult, QualityGateError, failed_blocks, format_report
+def _quality_report(result: StageResult) -> None:
+    from altaviz.quality import CheckResult, format_report
 
-    checks = [CheckResult(**r) for r in result.details.get("quality", [])]
-    for line in format_report(checks):
+    for line in format_report([CheckResult(**r) for r in result.details.get("quality", [])]):
         _say(f"quality: {line}")
-    blocked = failed_blocks(checks)
-    if blocked:
-        raise QualityGateError(blocked)
+    if result.details.get("held"):
+        _say(f"quality: window {result.details['run_id']} HELD out of Gold ({', '.join(result.details['blocked'])} "
+             "failed); Gold runs on without its rows until a later run passes it or an operator releases it")
 
 
 def silver_cleanse(spark: SparkSession, notebookutils: Any, *, as_of: str = "", run_id: str = "",
                    environment: str = "", key_vault_url: str = "") -> str:
-    """Validate new Bronze rows into `telemetry_clean`/`telemetry_rejected`; fail the notebook on a quality block.
+    """Validate new Bronze rows into `telemetry_clean`/`telemetry_rejected`; the stage result as JSON.
 
-    Raises:
-        QualityGateError: A `block` quality check failed; the checks are stored, Gold must not run.
+    A failed `block` check does not fail the notebook: it holds the window (its rows stay out of Gold), and
+    Gold still runs, so the alert lifecycle (data-freshness alerts above all) goes on for everything else.
     """
     from altaviz.stages import silver
 
     return _run_stage("silver", spark, notebookutils, run_id=run_id, environment=environment,
                       key_vault_url=key_vault_url, as_of=as_of, call=lambda ctx, when: silver.run(ctx, as_of=when),
-                      gate=_quality_gate)
+                      gate=_quality_report)
 
 
 def gold_aggregate(spark: SparkSession, notebookutils: Any, *, as_of: str = "", run_id: str = "",

@@ -161,6 +161,42 @@ def silver_runs_schema() -> StructType:
     ])
 
 
+def silver_holds_schema() -> StructType:
+    """`lh_silver_cleaned.silver_holds`: one row per Silver window a failed `block` check held out of Gold.
+
+    `status` is `held` until a later run re-evaluates the window and it passes (`passed`) or an operator
+    releases it (`released`); the counts are what the window's checks are re-evaluated with.
+    """
+    from pyspark.sql.types import (
+        ArrayType,
+        DateType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    return StructType([
+        StructField("silver_run_id", StringType(), False),
+        StructField("status", StringType(), False),
+        StructField("reason", StringType(), False),
+        StructField("held_at", TimestampType(), False),
+        StructField("as_of", TimestampType(), False),
+        StructField("first_date", DateType(), True),
+        StructField("last_date", DateType(), True),
+        StructField("raw_rows", LongType(), False),
+        StructField("clean_rows", LongType(), False),
+        StructField("rejected_rows", LongType(), False),
+        StructField("duplicate_rows", LongType(), False),
+        StructField("expected_units", LongType(), False),
+        StructField("trailing_clean", ArrayType(LongType(), False), False),
+        StructField("resolved_at", TimestampType(), True),
+        StructField("resolved_by", StringType(), True),
+        StructField("resolution", StringType(), True),
+    ])
+
+
 def quality_checks_schema() -> StructType:
     """`quality_checks`: one row per Silver quality check result per run, partitioned by `check_date`."""
     from pyspark.sql.types import (
@@ -279,6 +315,7 @@ def gold_runs_schema() -> StructType:
         StructField("as_of", TimestampType(), False),
         StructField("silver_watermark", TimestampType(), True),
         StructField("alerts_through", TimestampType(), True),
+        StructField("releases_through", TimestampType(), True),
         StructField("clean_rows_read", LongType(), False),
         StructField("agg_rows", LongType(), False),
         StructField("alerts_changed", LongType(), False),

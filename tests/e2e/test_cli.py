@@ -94,9 +94,12 @@ def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_
         (["sql"], "Missing argument 'QUERY'"),
         (["run", "--as-of", "yesterday"], "--as-of must be an ISO 8601 time"),
         (["alerts", "list", "--status", "sleeping"], "--status must be open, resolved, closed or all"),
+        (["quality", "holds", "--status", "stuck"], "--status must be held, passed, released or all"),
+        (["quality", "release"], "Missing argument 'SILVER_RUN_ID'"),
     ],
     ids=["zero-compressors", "non-integer-days", "bad-date", "bad-format", "missing-file", "zero-repeat",
-         "unknown-scenario", "too-many-hours", "unknown-command", "missing-query", "bad-as-of", "bad-alert-status"],
+         "unknown-scenario", "too-many-hours", "unknown-command", "missing-query", "bad-as-of", "bad-alert-status",
+         "bad-hold-status", "release-without-run-id"],
 )
 def test_bad_arguments_give_one_line_and_a_non_zero_exit(argv, message, capsys):
     """Bad input is one line on stderr naming the problem, never a traceback."""
@@ -108,7 +111,7 @@ def test_bad_arguments_give_one_line_and_a_non_zero_exit(argv, message, capsys):
     assert "Traceback" not in captured.err + captured.out
 
 
-@pytest.mark.parametrize("command", ["simulate", "ingest", "run", "sql", "bench", "alerts list", "alerts ack",
+@pytest.mark.parametrize("command", ["simulate", "ingest", "run", "sql", "bench", "alerts list", "alerts ack", "quality holds", "quality release",
                                      "pipeline run", "pipeline check", "fabric run-pipeline"])
 def test_every_command_has_help(command, capsys):
     """`altaviz <command> --help` describes the command and exits 0."""

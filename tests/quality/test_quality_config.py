@@ -49,15 +49,17 @@ def test_shipped_config_has_typed_params_with_defaults():
      + VALID_ENTRY, ["checks[2].name", "duplicate check name 'freshness'", "checks[0]"]),
     ("checks:\n  - {name: v, check: volume_consistency, threshold: 0.5, level: warn, params: {window: 7}}\n",
      ["unknown key checks[0].params.window", "allowed keys: trailing_runs"]),
-    ("checks:\n  - {name: f, check: freshness, threshold: 15, level: warn, params: {window: 7}}\n",
-     ["checks[0].params", "'freshness' takes no params"]),
+    ("checks:\n  - {name: r, check: reject_rate, threshold: 0.05, level: warn, params: {window: 7}}\n",
+     ["checks[0].params", "'reject_rate' takes no params"]),
+    ("checks:\n  - {name: f, check: freshness, threshold: 15, level: warn, params: {lookback_minutes: 0}}\n",
+     ["checks[0].params", "lookback_minutes must be a whole number of minutes >= 1"]),
     ("checks:\n  - {name: s, check: sensor_completeness, threshold: 0.9, level: warn, params: {sensors: [rpm]}}\n",
      ["checks[0].params", "unknown sensor 'rpm'", "allowed sensors: vibration_mms"]),
     ("checks:\n  - {name: f, check: freshness, level: warn}\n", ["missing key checks[0].threshold"]),
     ("checks:\n  - {name: f, check: freshness, threshold: soon, level: warn}\n",
      ["checks[0].threshold must be a number", "'soon'"]),
 ], ids=["unknown_top_level_key", "unknown_entry_key", "unknown_check", "bad_level", "duplicate_name",
-        "unknown_param", "params_on_paramless_check", "unknown_sensor", "missing_threshold", "threshold_not_number"])
+        "unknown_param", "params_on_paramless_check", "lookback_not_positive", "unknown_sensor", "missing_threshold", "threshold_not_number"])
 def test_loader_rejects_bad_config_naming_the_problem(tmp_path, yaml_text, expected):
     """Each invalid file raises ConfigError naming the file, the bad key or value and what is allowed."""
     path = tmp_path / "quality.yaml"
@@ -79,7 +81,7 @@ def test_loader_reports_a_missing_file(tmp_path):
 @pytest.mark.parametrize(("kwargs", "fragment"), [
     ({"check": "no_such_check"}, "'no_such_check' is not a registered check"),
     ({"level": "fatal"}, "allowed levels: warn, block"),
-    ({"params": VolumeParams()}, "must be a NoParams"),
+    ({"params": VolumeParams()}, "must be a LookbackParams"),
 ], ids=["unknown_check", "bad_level", "params_of_another_check"])
 def test_check_config_validates_when_built_in_code(kwargs, fragment):
     """CheckConfig built directly (not from YAML) is validated just the same."""

@@ -23,22 +23,32 @@ class RecordingFrame:
         return getattr(self._frame, name)
 
 
-def test_evaluate_runs_all_column_metrics_in_one_aggregation(make_inputs, clean_frame):
-    """With the shipped config, the clean rows are touched once, by a single agg, and every check reports."""
-    rows = [reading(f"C{i:03d}", minutes_before=2 + i) for i in range(19)]
+def test_evaluate_runs_the_runs_metrics_in_one_aggregation_and_judges_the_fleet_on_what_is_stored(
+        make_inputs, clean_frame):
+    """With the shipped config, the run's clean rows are touched once, by a single agg; completeness and
+    freshness are judged on the fleet's stored readings in event time, not on what this run happened to bring."""
+    rows = [reading("C001", minutes_before=2)]  # this run: one unit's file
+    stored = [reading(f"C{i:03d}", minutes_before=2 + i) for i in range(19)] + [reading("C019", minutes_before=61)]
     spy = RecordingFrame(clean_frame(rows))
-    inputs = make_inputs(rows, clean=spy, raw_rows=20, rejected_rows=1, trailing_clean_counts=(20, 18))
+    inputs = make_inputs(rows, clean=spy, raw_rows=2, rejected_rows=1, trailing_clean_counts=(1, 1),
+                         fleet=clean_frame(stored))
     results = evaluate(inputs, load_quality_config())
     assert spy.used == ["agg"]
     assert [r.name for r in results] == [
         "fleet_completeness", "freshness", *[f"sensor_completeness.{s}" for s in SENSOR_COLUMNS],
         "volume_consistency", "pressure_consistency", "reject_rate"]
     metrics = {r.name: r.metric for r in results}
-    assert metrics["fleet_completeness"] == pytest.approx(19 / 20)
+    assert metrics["fleet_completeness"] == pytest.approx(19 / 20)  # C019's reading is outside the hour
     assert metrics["freshness"] == pytest.approx(2.0)
-    assert metrics["volume_consistency"] == pytest.approx(19 / 19)
-    assert metrics["reject_rate"] == pytest.approx(1 / 20)
-    assert all(r.passed for r in results)
+    assert metrics["volume_consistency"] == pytest.approx(1.0)
+    assert metrics["reject_rate"] == pytest.approx(1 / 2)
+    by_name = {r.name: r for r in results}
+    assert by_name["fleet_completeness"].message == (
+        "0.950 >= 0.85: 19 of 20 units in service sent a clean reading between 2024-06-01 11:00 UTC and "
+        "2024-06-01 12:00 UTC")
+    assert by_name["freshness"].message.endswith("newest stored clean reading at 2024-06-01 11:58 UTC, "
+                                                 "as of 2024-06-01 12:00 UTC")
+    assert [r.name for r in results if not r.passed] == ["reject_rate"]
 
 
 def test_evaluate_without_column_checks_runs_no_spark(make_inputs, clean_frame):

@@ -174,11 +174,12 @@ def test_quality_checks_are_recorded_and_a_failed_block_check_is_reported(ctx, t
     """Quality results land in quality_checks; too few units reporting fails the blocking completeness check."""
     rows = [_reading("CMP-00001", s) for s in range(STEPS)]
     bronze.run(ctx, sources=[str(_write_csv(tmp_path / "few" / "one_unit.csv", rows))])
-    result = silver.run(ctx, as_of=AS_OF)
-    assert "fleet_completeness" in result.details["blocked"]
+    result = silver.run(ctx, as_of=T0 + timedelta(minutes=5 * STEPS))
+    assert "fleet_completeness" in result.details["blocked"] and result.details["held"] is True
     checks = {r.check_name: r for r in ctx.lakehouse.read(silver.QUALITY_CHECKS).collect()}
     assert checks["fleet_completeness"].passed is False and checks["fleet_completeness"].level == "block"
-    assert checks["fleet_completeness"].metric == pytest.approx(0.25)
+    assert checks["fleet_completeness"].metric == pytest.approx(0.25)  # CMP-00005 is not in service yet
+    assert "1 of 4 units in service sent a clean reading" in checks["fleet_completeness"].message
     assert checks["reject_rate"].passed is True
 
 

@@ -141,11 +141,12 @@ def failure_card(*, pipeline: str, run_id: str, environment: str, stage: str, er
 
 
 def quality_block_card(*, run_id: str, environment: str, failed_checks: list[dict[str, Any]]) -> dict[str, Any]:
-    """The card for a run stopped by blocking data-quality checks: each check, its metric and what it needed."""
+    """The card for a window held by blocking data-quality checks: each check, its metric and what it needed."""
     count = len(failed_checks)
-    body = [_title(f"Altaviz quality gate blocked a run in {environment}"),
+    body = [_title(f"Altaviz quality gate held a window in {environment}"),
             _facts([("Environment", environment), ("Run", run_id)]),
-            _text(f"{count} blocking quality check{'s' if count != 1 else ''} failed, so the run stopped.",
+            _text(f"{count} blocking quality check{'s' if count != 1 else ''} failed, so the window's rows are held "
+                  "out of Gold until a later run passes it or `altaviz quality release` lets it through.",
                   spacing="Medium"),
             _facts([(str(check["name"]), _check_result(check)) for check in failed_checks])]
     return _card(body)

@@ -10,7 +10,7 @@ from typing import Any
 from pyspark.sql import Column
 
 from altaviz.quality.config import CheckConfig, QualityConfig
-from altaviz.quality.registry import CheckSpec, QualityInputs, Skipped, describe, get_check
+from altaviz.quality.registry import Aggregate, CheckSpec, QualityInputs, Skipped, describe, get_check
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,13 @@ def _as_float(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _judge(pending: _Pending, value: Any) -> CheckResult:
-    """Compare one metric with its threshold and say what happened."""
+def _judge(pending: _Pending, value: Any, note: str | None = None) -> CheckResult:
+    """Compare one metric with its threshold and say what happened (and, with a `note`, how it came about)."""
     declared, spec = pending.declared, pending.spec
 
     def result(metric: float | None, passed: bool, message: str) -> CheckResult:
         return CheckResult(pending.name, declared.check, metric, declared.threshold, spec.comparison, passed,
-                           declared.level, message)
+                           declared.level, f"{message}: {note}" if note else message)
 
     if isinstance(value, Skipped):
         return result(None, True, value.reason)
@@ -71,23 +71,37 @@ def _judge(pending: _Pending, value: Any) -> CheckResult:
     return result(metric, passed, describe(metric, spec.comparison, declared.threshold, passed))
 
 
+def _aggregated(pending: list[_Pending], inputs: QualityInputs) -> dict[int, tuple[Any, str | None]]:
+    """Per pending index with an aggregate metric: its collected value and note, one Spark action per frame."""
+    frames: dict[int, tuple[Any, list[tuple[int, Aggregate]]]] = {}
+    for i, p in enumerate(pending):
+        if isinstance(p.value, Column | Aggregate):
+            aggregate = p.value if isinstance(p.value, Aggregate) else Aggregate(p.value)
+            frame = inputs.clean if aggregate.over is None else aggregate.over
+            frames.setdefault(id(frame), (frame, []))[1].append((i, aggregate))
+    collected: dict[int, tuple[Any, str | None]] = {}
+    for frame, items in frames.values():
+        columns = [a.value.alias(f"_q{i}") for i, a in items]
+        columns += [a.note.alias(f"_n{i}") for i, a in items if a.note is not None]
+        row = frame.agg(*columns).collect()[0].asDict()
+        collected.update({i: (row[f"_q{i}"], row.get(f"_n{i}")) for i, _ in items})
+    return collected
+
+
 def evaluate(inputs: QualityInputs, config: QualityConfig) -> list[CheckResult]:
     """Run every declared check against one run's inputs.
 
     Checks that return aggregate Columns are computed together in a single `inputs.clean.agg(...)` (one
-    Spark action however many checks there are); checks computed from the counts run no Spark at all.
+    Spark action however many checks there are), those aggregating another frame in one action per frame;
+    checks computed from the counts run no Spark at all.
 
     Args:
-        inputs: The run's clean rows, counts, expected units, `as_of` and trailing history.
+        inputs: The run's clean rows, the stored fleet, counts, expected units, `as_of` and trailing history.
         config: The declared checks, e.g. from `load_quality_config()`.
 
     Returns:
         One result per check (per item for multi-result checks), in config order.
     """
     pending = [item for declared in config.checks for item in _expand(declared, inputs)]
-    aggregates = {f"_q{i}": p.value for i, p in enumerate(pending) if isinstance(p.value, Column)}
-    collected: Mapping[str, Any] = {}
-    if aggregates:
-        row = inputs.clean.agg(*[column.alias(alias) for alias, column in aggregates.items()]).collect()[0]
-        collected = row.asDict()
-    return [_judge(p, collected[f"_q{i}"] if f"_q{i}" in aggregates else p.value) for i, p in enumerate(pending)]
+    collected = _aggregated(pending, inputs)
+    return [_judge(p, *collected[i]) if i in collected else _judge(p, p.value) for i, p in enumerate(pending)]

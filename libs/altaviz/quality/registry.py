@@ -28,6 +28,8 @@ class QualityInputs:
         expected_units: Compressors expected to report in the window.
         as_of: When the run looked at the data (tz-aware; stored in UTC).
         trailing_clean_counts: Clean row counts of earlier runs, oldest first.
+        fleet: Every stored clean reading (all runs; the whole `telemetry_clean`), which the fleet checks
+            read by event time around `as_of`; None: the run's own clean rows stand in for it.
     """
 
     clean: DataFrame
@@ -38,6 +40,12 @@ class QualityInputs:
     expected_units: int
     as_of: datetime
     trailing_clean_counts: tuple[int, ...] = ()
+    fleet: DataFrame | None = None
+
+    @property
+    def stored(self) -> DataFrame:
+        """What the fleet checks read: `fleet`, or the run's clean rows without it."""
+        return self.clean if self.fleet is None else self.fleet
 
     def __post_init__(self) -> None:
         for name in ("raw_rows", "clean_rows", "rejected_rows", "duplicate_rows", "expected_units"):
@@ -65,8 +73,24 @@ class NoParams:
     """Parameters of a check that takes none (any `params` key in YAML is then an error)."""
 
 
-#: What a check returns per result: an aggregate over `clean`, a number from the counts, null, or a skip.
-Metric: TypeAlias = Union["Column", float, None, Skipped]
+@dataclass(frozen=True)
+class Aggregate:
+    """A metric aggregated over `over` (default: the run's clean rows), with an aggregate explaining it.
+
+    Attributes:
+        value: The metric, an aggregate Column.
+        note: A string aggregate said after the comparison in the result's message (how the metric came about).
+        over: The frame to aggregate; every Aggregate over the same frame is computed in one Spark action.
+    """
+
+    value: Column
+    note: Column | None = None
+    over: DataFrame | None = None
+
+
+#: What a check returns per result: an aggregate over `clean` (or an `Aggregate` over another frame), a number
+#: from the counts, null, or a skip.
+Metric: TypeAlias = Union["Column", Aggregate, float, None, Skipped]
 CheckFunction: TypeAlias = Callable[[QualityInputs, Any], Metric | Mapping[str, Metric]]
 
 

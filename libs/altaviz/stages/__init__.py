@@ -33,7 +33,10 @@ RUN_LOG_COMPACT_EVERY = 48
 
 
 def record_run(ctx: RunContext, ref: TableRef, record: DataFrame, runs_before: int) -> None:
-    """Append this run's record to `ref` (it commits the run); compact the table every `RUN_LOG_COMPACT_EVERY`."""
-    ctx.lakehouse.write(ref, record, mode="append")
+    """Append this run's record to `ref` (it commits the run); compact the table every `RUN_LOG_COMPACT_EVERY`.
+
+    A column added to the run log since the table was created is added to it (older rows read it as null).
+    """
+    ctx.lakehouse.write(ref, record, mode="append", merge_schema=True)
     if (runs_before + 1) % RUN_LOG_COMPACT_EVERY == 0:
         ctx.lakehouse.optimize(ref)

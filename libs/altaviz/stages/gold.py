@@ -25,6 +25,7 @@ from altaviz.schemas import (
 )
 from altaviz.stages import StageResult, record_run
 from altaviz.stages.gold_windows import HOUR, SENSOR_READINGS_AGG, floor_hour, write_windows
+from altaviz.stages.quality import Holds, read_holds
 from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class _Runs:
     count: int = 0
     watermark: datetime | None = None
     alerts_through: datetime | None = None
+    releases_through: datetime | None = None
 
 
 def _previous_runs(ctx: RunContext) -> _Runs:
@@ -68,25 +70,36 @@ def _previous_runs(ctx: RunContext) -> _Runs:
 
     if not ctx.lakehouse.exists(GOLD_RUNS):
         return _Runs()
-    row = ctx.lakehouse.read(GOLD_RUNS).agg(F.count(F.lit(1)).alias("n"), F.max("silver_watermark").alias("w"),
-                                            F.max("alerts_through").alias("a")).collect()[0]
-    return _Runs(row.n, as_utc(row.w) if row.w else None, as_utc(row.a) if row.a else None)
+    runs = ctx.lakehouse.read(GOLD_RUNS)
+    # Run logs from before held windows existed have no releases_through: none was consumed then.
+    released = F.max("releases_through") if "releases_through" in runs.columns else F.lit(None).cast("timestamp")
+    row = runs.agg(F.count(F.lit(1)).alias("n"), F.max("silver_watermark").alias("w"),
+                   F.max("alerts_through").alias("a"), released.alias("r")).collect()[0]
+    return _Runs(row.n, as_utc(row.w), as_utc(row.a), as_utc(row.r))
 
 
 # --- sensor_readings_agg -----------------------------------------------------------------------------------------
 
-def _touched(ctx: RunContext, watermark: datetime | None) -> list[Any]:
-    """Per compressor with new clean rows: first/last new timestamp, newest `processed_at`, latest reading."""
+def _touched(ctx: RunContext, watermark: datetime | None, holds: Holds) -> tuple[list[Any], dict[str, datetime]]:
+    """Per compressor with new clean rows Gold may take: first/last new timestamp, newest `processed_at`,
+    latest reading; and per compressor the newest reading time of every new row, held ones included.
+
+    New rows are those Silver stored after the watermark and those of windows let through since the last
+    run; rows of held windows are left out of everything but when each unit was last heard from.
+    """
     from pyspark.sql import functions as F
 
     clean = ctx.lakehouse.read(TELEMETRY_CLEAN)
-    new = clean.where(F.col("processed_at") > F.lit(watermark)) if watermark else clean
+    new = clean.where((F.col("processed_at") > F.lit(watermark)) | holds.is_released()) if watermark else clean
+    taken = ~holds.is_held()
     latest = F.struct(*[F.col(s) for s in SENSOR_COLUMNS], "model", "station_id", "basin")
-    return (new.groupBy("compressor_id")
-            .agg(F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
-                 F.max("processed_at").alias("processed"), F.count(F.lit(1)).alias("n"),
-                 F.max_by(latest, "timestamp").alias("latest"))
+    stamp = F.when(taken, F.col("timestamp"))
+    rows = (new.groupBy("compressor_id")
+            .agg(F.min(stamp).alias("lo"), F.max(stamp).alias("hi"), F.max("processed_at").alias("processed"),
+                 F.count_if(taken).alias("n"), F.max_by(latest, stamp).alias("latest"),
+                 F.max("timestamp").alias("heard"))
             .collect())
+    return [r for r in rows if r.n > 0], {r.compressor_id: as_utc(r.heard) for r in rows}
 
 
 # --- alerts ------------------------------------------------------------------------------------------------------
@@ -282,8 +295,9 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
                            {"run_id": run_id, "message": "no Silver table yet: nothing to aggregate"})
     previous = _previous_runs(ctx)
     watermark, alerts_through = previous.watermark, previous.alerts_through
+    holds = read_holds(ctx, previous.releases_through)
 
-    touched = _touched(ctx, watermark)
+    touched, heard = _touched(ctx, watermark, holds)
     clean_rows = sum(r.n for r in touched)
     ctx.progress(f"gold: {clean_rows:,} new clean reading(s) from {len(touched):,} compressor(s)")
     agg_rows = 0
@@ -292,7 +306,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     read_state = beside(functools.partial(_read_state, ctx), parallel=ctx.lakehouse.backend.side_by_side)
     if touched:
         check_layout = previous.count % ctx.settings.gold.optimize_check_every_runs == 0
-        agg_rows, latest_status = write_windows(ctx, touched, thresholds, check_layout=check_layout)
+        agg_rows, latest_status = write_windows(ctx, touched, thresholds, check_layout=check_layout,
+                                                held=holds.is_held() if holds.held else None)
 
     # Alerts: every complete hour not evaluated yet, in time order.
     evaluate_to = floor_hour(as_of)
@@ -306,10 +321,10 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
         hours, gaps = _hour_rows(ctx, first_hour, evaluate_to, {a.compressor_id for a in active}, thresholds)
     last_seen = {unit: as_utc(r["last_reading_at"]) for unit, r in state.fleet_before.items()
                  if r["last_reading_at"]}
-    for r in touched:
-        hi = as_utc(r.hi)
-        if last_seen.get(r.compressor_id) is None or hi > last_seen[r.compressor_id]:
-            last_seen[r.compressor_id] = hi
+    # A unit whose new readings are all in a held window is not silent: its freshness counts them.
+    for unit, hi in heard.items():
+        if last_seen.get(unit) is None or hi > last_seen[unit]:
+            last_seen[unit] = hi
     units = {r.compressor_id: (r.latest["model"], r.latest["station_id"], r.latest["basin"]) for r in touched}
     changed = evaluate_alerts(active=active, hours=hours, gaps=gaps, last_seen=last_seen, thresholds=thresholds,
                               policy=policy_from(ctx), as_of=as_of, units=units)
@@ -325,9 +340,12 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     run_side_by_side(writes, parallel=ctx.lakehouse.backend.side_by_side)
     new_watermark = max([w for w in (watermark, *(as_utc(r.processed) for r in touched)) if w is not None],
                         default=None)
+    releases_through = max([t for t in (previous.releases_through, *(r.resolved_at for r in holds.released))
+                            if t is not None], default=None)
     through = max(evaluate_to, alerts_through) if alerts_through else (evaluate_to if first_hour else None)
     record_run(ctx, GOLD_RUNS, small_frame(ctx.spark, [{
         "run_id": run_id, "as_of": as_of, "silver_watermark": new_watermark, "alerts_through": through,
+        "releases_through": releases_through,
         "clean_rows_read": clean_rows, "agg_rows": agg_rows, "alerts_changed": len(changed), "alerts_opened": opened,
         "finished_at": ctx.clock().astimezone(UTC)}], gold_runs_schema()), previous.count)
     attention = sorted(((r["status"], r["compressor_id"], r["basin"],

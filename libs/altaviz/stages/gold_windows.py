@@ -18,7 +18,7 @@ from altaviz.schemas import SENSOR_COLUMNS, sensor_readings_agg_schema
 from altaviz.stages.silver import TELEMETRY_CLEAN
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
     from altaviz.runtime.context import RunContext
     from altaviz.thresholds import Thresholds
@@ -68,11 +68,12 @@ def _compact_if_fragmented(ctx: RunContext, ref: TableRef, by: str, dates: list[
         ctx.lakehouse.optimize_if_fragmented(ref, [by], {"date": dates}, ctx.settings.gold.optimize_min_files)
 
 
-def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, float], check_layout: bool) -> None:
+def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, float], check_layout: bool,
+                      held: Column | None) -> None:
     """Recompute the partials of every hour holding new readings and MERGE them into the state table.
 
     On the first run with an existing Gold (state not built yet), the 23 hours before are summarised too, so
-    the windows they feed are complete.
+    the windows they feed are complete. Rows for which `held` is true (held Silver windows) are left out.
     """
     from pyspark.sql import functions as F
 
@@ -82,8 +83,10 @@ def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, flo
     ranges = _ranges(ctx, touched, before, timedelta(0))
     start = min(floor_hour(as_utc(r.lo)) for r in touched) - before
     end = max(floor_hour(as_utc(r.hi)) for r in touched) + HOUR
-    source = (_between(ctx.lakehouse.read(TELEMETRY_CLEAN)
-                       .where((F.col("timestamp") >= F.lit(start)) & (F.col("timestamp") < F.lit(end))),
+    clean = ctx.lakehouse.read(TELEMETRY_CLEAN)
+    if held is not None:
+        clean = clean.where(~held)
+    source = (_between(clean.where((F.col("timestamp") >= F.lit(start)) & (F.col("timestamp") < F.lit(end))),
                        ranges, F.col("timestamp"), start, end)
               .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "model", "station_id", "basin"))
     partials = hourly_partials(source, centre)
@@ -136,8 +139,8 @@ def _windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, centre
     return sql.typed_select(with_status(anchored, thresholds), sensor_readings_agg_schema(), derived)
 
 
-def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, *, check_layout: bool = True
-                  ) -> tuple[int, dict[str, dict[str, str | None]]]:
+def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, *, check_layout: bool = True,
+                  held: Column | None = None) -> tuple[int, dict[str, dict[str, str | None]]]:
     """Refresh the partials of the changed hours, then MERGE the windows they feed into `sensor_readings_agg`.
 
     Args:
@@ -145,6 +148,7 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, *
         touched: per unit with new clean readings, its first (`lo`) and last (`hi`) new reading time.
         thresholds: sensor thresholds for the statuses.
         check_layout: count the written dates' files (and OPTIMIZE them when fragmented) even for one date.
+        held: true for clean rows Gold must leave out (those of held Silver windows); None: none are.
 
     Returns:
         The window rows written, and per unit the sensor statuses of its newest hour.
@@ -154,7 +158,7 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, *
     from altaviz.transforms.gold import centres
 
     centre = centres(thresholds)
-    _refresh_partials(ctx, touched, centre, check_layout)
+    _refresh_partials(ctx, touched, centre, check_layout, held)
     # One task per date, so a new table's days are written in hour order (files of a few hours each).
     windows = _windows(ctx, touched, thresholds, centre).repartition("date").persist()
     try:

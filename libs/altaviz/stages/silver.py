@@ -261,6 +261,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     from pyspark.sql import functions as F
 
     from altaviz.quality import QualityInputs, evaluate, failed_blocks, load_quality_config, results_frame
+    from altaviz.stages import quality as holds
 
     started = time.perf_counter()
     as_of = (as_of or ctx.clock()).astimezone(UTC)
@@ -289,7 +290,9 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     details: dict[str, Any] = {"run_id": run_id, "as_of": as_of.isoformat(), "raw_rows": raw_rows}
     if raw_rows == 0:
         details.update(clean_rows=0, rejected_rows=0, duplicate_rows=0, balanced=True, reject_reasons={},
-                       quality=[], blocked=[], message="no new Bronze rows since the last run")
+                       quality=[], blocked=[], held=False,
+                       reevaluated=holds.reevaluate(ctx, quality_config, run_id=run_id, at=processed_at),
+                       message="no new Bronze rows since the last run")
         return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3), details)
 
     lo = min((as_utc(u.lo) for u in units if u.lo is not None), default=as_of)
@@ -311,13 +314,19 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
         F.col("install_date") <= F.lit(as_of.date())).count()
     trailing = previous.trailing_clean
     ctx.progress("silver: running quality checks")
-    results = evaluate(QualityInputs(clean=stored, raw_rows=raw_rows, clean_rows=clean_rows,
-                                     rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
-                                     expected_units=expected_units, as_of=as_of,
-                                     trailing_clean_counts=trailing), quality_config)
+    inputs = QualityInputs(clean=stored, raw_rows=raw_rows, clean_rows=clean_rows, rejected_rows=rejected_rows,
+                           duplicate_rows=duplicate_rows, expected_units=expected_units, as_of=as_of,
+                           trailing_clean_counts=trailing, fleet=ctx.lakehouse.read(TELEMETRY_CLEAN))
+    results = evaluate(inputs, quality_config)
     ctx.lakehouse.write(QUALITY_CHECKS, results_frame(ctx.spark, results, run_id=run_id, checked_at=processed_at),
                         mode="append", partition_by=["check_date"])
+    # Windows held before are judged again on what is stored now (this run may have brought their late rows).
+    reevaluated = holds.reevaluate(ctx, quality_config, run_id=run_id, at=processed_at)
     blocked = failed_blocks(results)
+    if blocked:
+        holds.hold(ctx, run_id=run_id, inputs=inputs, failed=blocked, held_at=processed_at, dates=clean_dates)
+        ctx.progress(f"silver: window {run_id} HELD out of Gold ({holds.reason_of(blocked)}); a later run that "
+                     f"passes it, or `altaviz quality release {run_id}`, lets it through")
     known_times = [t for t in (max_event, event_high) if t is not None]
     arrived = max((as_utc(u.arrived) for u in units if u.arrived is not None), default=None)
     run_row = {"run_id": run_id, "as_of": as_of, "window_start": watermark, "window_end": arrived,
@@ -328,5 +337,5 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     details.update(clean_rows=clean_rows, rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
                    balanced=balanced, reject_reasons=by_reason,
                    quality=[dataclasses.asdict(r) for r in results],
-                   blocked=[r.name for r in blocked])
+                   blocked=[r.name for r in blocked], held=bool(blocked), reevaluated=reevaluated)
     return StageResult("silver", raw_rows, clean_rows, round(time.perf_counter() - started, 3), details)
