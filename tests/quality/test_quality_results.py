@@ -54,6 +54,15 @@ def test_format_report_has_one_line_per_result():
     ]
 
 
+def test_format_report_says_how_a_noted_metric_came_about():
+    """A check that explains its metric (fleet completeness: which units, over which hour) shows the note."""
+    noted = CheckResult("fleet_completeness", "fleet_completeness", 0.25, 0.85, ">=", False, "block",
+                        "0.250 is below the minimum 0.85: 1 of 4 units in service sent a clean reading",
+                        "1 of 4 units in service sent a clean reading")
+    assert format_report([noted]) == [
+        "FAIL  fleet_completeness  0.250 >= 0.85  (block)  1 of 4 units in service sent a clean reading"]
+
+
 def test_results_frame_has_the_quality_checks_schema(spark):
     """Rows carry the run id, each result, checked_at in UTC and its UTC date, with exactly the table schema."""
     checked_at = datetime(2024, 6, 1, 21, 30, tzinfo=timezone(timedelta(hours=-5)))  # 02:30 UTC next day

@@ -25,6 +25,7 @@ class CheckResult:
     passed: bool
     level: str
     message: str
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def _judge(pending: _Pending, value: Any, note: str | None = None) -> CheckResul
 
     def result(metric: float | None, passed: bool, message: str) -> CheckResult:
         return CheckResult(pending.name, declared.check, metric, declared.threshold, spec.comparison, passed,
-                           declared.level, f"{message}: {note}" if note else message)
+                           declared.level, f"{message}: {note}" if note else message, note)
 
     if isinstance(value, Skipped):
         return result(None, True, value.reason)

@@ -52,12 +52,13 @@ def enforce(results: Iterable[CheckResult]) -> None:
 def format_report(results: Iterable[CheckResult]) -> list[str]:
     """One human line per result, e.g. ``PASS  fleet_completeness  0.973 >= 0.85  (block)``.
 
-    A null metric is shown as `null` and followed by the result's message, which says why.
+    A null metric is shown as `null` and followed by the result's message, which says why; a result with a
+    note (how its metric came about) is followed by the note.
     """
     lines = []
     for r in results:
         line = f"{'PASS' if r.passed else 'FAIL'}  {r.name}  {_requirement(r)}  ({r.level})"
-        lines.append(f"{line}  {r.message}" if r.metric is None else line)
+        lines.append(f"{line}  {r.message}" if r.metric is None else f"{line}  {r.note}" if r.note else line)
     return lines
 
 
