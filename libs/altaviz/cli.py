@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from altaviz.console import RootOption, err, lakehouse_paths, out, progress
-from altaviz.errors import AltavizError, UsageError
+from altaviz.errors import AltavizError, UsageError, described, one_line
 from altaviz.fabric_command import fabric_app
 from altaviz.pipeline_command import WaitOption, pipeline_app
 from altaviz.quality_command import quality_app
@@ -222,9 +222,9 @@ def alerts_list(
         raise UsageError(f"--format must be one of table, json, csv (got {format!r})")
     import pyarrow as pa
 
-    from altaviz.stages import gold
+    from altaviz.stages import gold_alerts
 
-    rows = gold.list_alerts(_context(lakehouse_root), status=None if status == "all" else status, limit=limit)
+    rows = gold_alerts.list_alerts(_context(lakehouse_root), status=None if status == "all" else status, limit=limit)
     if not rows:
         out.print(f"no alerts with status {status}" if status != "all" else "no alerts yet", highlight=False)
         return
@@ -241,10 +241,10 @@ def alerts_ack(
     lakehouse_root: RootOption = None,
 ) -> None:
     """Acknowledge an open alert: it stays open but no longer escalates by time."""
-    from altaviz.stages import gold
+    from altaviz.stages import gold_alerts
 
     who = by or os.environ.get("USER") or "unknown"
-    row = gold.acknowledge(_context(lakehouse_root), alert_id, by=who)
+    row = gold_alerts.acknowledge(_context(lakehouse_root), alert_id, by=who)
     out.print(f"acknowledged {row['alert_id']} ({row['compressor_id']} {row['sensor'] or row['alert_type']}, "
               f"{row['severity']}) by {row['acknowledged_by']}", highlight=False, markup=False)
 
@@ -315,15 +315,8 @@ def bench(
 
 
 def spark_failure(exc: BaseException) -> str | None:
-    """The one line worth showing from a Spark/JVM failure (its first `Caused by:`), or None for other errors."""
-    if not type(exc).__module__.startswith(("py4j", "pyspark")):
-        return None
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    causes = [line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
-    text = causes[0] if causes else (lines[0] if lines else type(exc).__name__)
-    # Drop the Java class name: "org.apache.spark.SparkException: Job aborted ..." -> "Job aborted ..."
-    head, _, rest = text.partition(": ")
-    return rest if rest and "." in head and " " not in head else text
+    """The one line worth showing from a Spark/JVM failure (its root cause), or None for other errors."""
+    return one_line(exc) if type(exc).__module__.startswith(("py4j", "pyspark")) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"altaviz: error: Spark failed: {cause} (set ALTAVIZ_DEBUG=1 for the traceback)",
                       highlight=False, markup=False)
             return 1
-        err.print(f"altaviz: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        err.print(f"altaviz: internal error: {described(exc)} "
                   "(set ALTAVIZ_DEBUG=1 for the traceback)", highlight=False, markup=False)
         return 70
     return 0

@@ -13,7 +13,7 @@ from altaviz.errors import UsageError
 from altaviz.lakehouse.paths import LocalLakehousePaths
 from altaviz.runtime.context import RunContext
 from altaviz.schemas import SENSOR_COLUMNS, telemetry_clean_schema
-from altaviz.stages import gold
+from altaviz.stages import gold, gold_alerts, gold_health, gold_windows
 from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -89,7 +89,7 @@ def _recompute(ctx):
 
 
 def _assert_matches_recomputation(ctx) -> int:
-    stored, expected = _rows(ctx.lakehouse.read(gold.SENSOR_READINGS_AGG)), _recompute(ctx)
+    stored, expected = _rows(ctx.lakehouse.read(gold_windows.SENSOR_READINGS_AGG)), _recompute(ctx)
     assert stored.keys() == expected.keys()
     columns = ["reading_count", "pressure_differential_mean", "temp_rate_of_change_f_per_hr",
                *[f"{s}_{k}" for s in SENSOR_COLUMNS for k in ("mean", "std", "min", "max")]]
@@ -170,7 +170,7 @@ def test_windows_match_an_independent_recomputation_and_statuses_use_model_thres
     _store(ctx, rows)
     result = gold.run(ctx, as_of=T0 + timedelta(hours=30))
     assert _assert_matches_recomputation(ctx) == result.rows_out
-    stored = _rows(ctx.lakehouse.read(gold.SENSOR_READINGS_AGG))
+    stored = _rows(ctx.lakehouse.read(gold_windows.SENSOR_READINGS_AGG))
     # U2 is a Dresser-Rand HOS: its model's vibration warning is 5.0, so a 5.5 mean is a warning (fleet: 6.0).
     assert stored[("U2", T0 + timedelta(hours=3), "1hr")]["vibration_mms_status"] == "warning"
     assert stored[("U1", T0 + timedelta(hours=3), "1hr")]["vibration_mms_status"] == "normal"
@@ -185,12 +185,12 @@ def test_rerun_changes_nothing_and_a_late_reading_updates_its_hour_and_the_windo
     gold.run(ctx, as_of=T0 + timedelta(hours=30))
     before = {name: _rows(ctx.lakehouse.read(ref)) if name == "agg" else
               sorted(map(str, ctx.lakehouse.read(ref).collect()))
-              for name, ref in (("agg", gold.SENSOR_READINGS_AGG), ("alerts", gold.ALERTS),
-                                ("fleet", gold.FLEET_HEALTH), ("stations", gold.STATION_HEALTH))}
+              for name, ref in (("agg", gold_windows.SENSOR_READINGS_AGG), ("alerts", gold_alerts.ALERTS),
+                                ("fleet", gold_health.FLEET_HEALTH), ("stations", gold_health.STATION_HEALTH))}
     again = gold.run(ctx, as_of=T0 + timedelta(hours=30))
     assert (again.rows_in, again.rows_out, again.details["alerts_changed"]) == (0, 0, 0)
-    assert _rows(ctx.lakehouse.read(gold.SENSOR_READINGS_AGG)) == before["agg"]
-    for name, ref in (("alerts", gold.ALERTS), ("fleet", gold.FLEET_HEALTH), ("stations", gold.STATION_HEALTH)):
+    assert _rows(ctx.lakehouse.read(gold_windows.SENSOR_READINGS_AGG)) == before["agg"]
+    for name, ref in (("alerts", gold_alerts.ALERTS), ("fleet", gold_health.FLEET_HEALTH), ("stations", gold_health.STATION_HEALTH)):
         assert sorted(map(str, ctx.lakehouse.read(ref).collect())) == before[name]
 
     late_at = T0 + timedelta(hours=30, minutes=5)
@@ -200,7 +200,7 @@ def test_rerun_changes_nothing_and_a_late_reading_updates_its_hour_and_the_windo
     assert result.rows_in == 1
     assert result.rows_out == 24 * 3  # the anchors whose 24-hour window holds 05:50 (05:00..28:00), x 3 windows
     _assert_matches_recomputation(ctx)
-    stored = _rows(ctx.lakehouse.read(gold.SENSOR_READINGS_AGG))
+    stored = _rows(ctx.lakehouse.read(gold_windows.SENSOR_READINGS_AGG))
     assert stored[("U1", T0 + timedelta(hours=5), "1hr")]["reading_count"] == 12
     assert stored[("U1", T0 + timedelta(hours=28), "24hr")]["reading_count"] == 24 * 12
 
@@ -213,7 +213,7 @@ def _temperature_story(k: int) -> float:
 def test_a_warning_escalates_when_unacknowledged_and_resolves_after_normal_readings(ctx):
     _store(ctx, _readings("U1", T0, 14 * 60, T0, discharge_temp_f=_temperature_story))
     gold.run(ctx, as_of=T0 + timedelta(hours=14))
-    alerts = [a for a in gold.list_alerts(ctx, status=None) if a["alert_type"] == "threshold"]
+    alerts = [a for a in gold_alerts.list_alerts(ctx, status=None) if a["alert_type"] == "threshold"]
     assert len(alerts) == 1
     alert = alerts[0]
     assert (alert["sensor"], alert["opened_at"], alert["last_breach_at"]) == (
@@ -227,16 +227,16 @@ def test_a_warning_escalates_when_unacknowledged_and_resolves_after_normal_readi
 def test_an_acknowledged_warning_does_not_escalate_and_ack_is_kept(ctx):
     _store(ctx, _readings("U1", T0, 4 * 60, T0, discharge_temp_f=_temperature_story))
     gold.run(ctx, as_of=T0 + timedelta(hours=4))
-    (alert,) = gold.list_alerts(ctx)
+    (alert,) = gold_alerts.list_alerts(ctx)
     assert alert["severity"] == "warning"
-    gold.acknowledge(ctx, alert["alert_id"], by="night shift", at=T0 + timedelta(hours=4))
+    gold_alerts.acknowledge(ctx, alert["alert_id"], by="night shift", at=T0 + timedelta(hours=4))
     with pytest.raises(UsageError, match="no alert with id"):
-        gold.acknowledge(ctx, "nope", by="x")
+        gold_alerts.acknowledge(ctx, "nope", by="x")
     more = [r for r in _readings("U1", T0, 14 * 60, T0 + timedelta(hours=14), discharge_temp_f=_temperature_story)
             if r["timestamp"] >= T0 + timedelta(hours=4)]
     _store(ctx, more)
     gold.run(ctx, as_of=T0 + timedelta(hours=14))
-    (after,) = [a for a in gold.list_alerts(ctx, status=None) if a["alert_id"] == alert["alert_id"]]
+    (after,) = [a for a in gold_alerts.list_alerts(ctx, status=None) if a["alert_id"] == alert["alert_id"]]
     assert (after["severity"], after["escalated_at"], after["acknowledged"], after["acknowledged_by"]) == (
         "warning", None, True, "night shift")
     assert after["status"] == "resolved"
@@ -245,7 +245,7 @@ def test_an_acknowledged_warning_does_not_escalate_and_ack_is_kept(ctx):
 def test_a_silent_unit_gets_one_freshness_alert_resolved_by_its_next_reading(ctx):
     _store(ctx, _readings("U1", T0, 12 * 60, T0) + _readings("U3", T0, 12 * 60, T0, skip=set(range(36, 96))))
     first = gold.run(ctx, as_of=T0 + timedelta(hours=12))
-    fresh = [a for a in gold.list_alerts(ctx, status=None) if a["alert_type"] == "data_freshness"]
+    fresh = [a for a in gold_alerts.list_alerts(ctx, status=None) if a["alert_type"] == "data_freshness"]
     last = T0 + timedelta(minutes=5 * 35)
     assert [(a["compressor_id"], a["opened_at"], a["resolved_at"]) for a in fresh] == [
         ("U3", last + timedelta(hours=3), T0 + timedelta(hours=8))]
@@ -253,10 +253,10 @@ def test_a_silent_unit_gets_one_freshness_alert_resolved_by_its_next_reading(ctx
     _store(ctx, [r for r in _readings("U1", T0, 13 * 60, T0 + timedelta(hours=13))
                  if r["timestamp"] >= T0 + timedelta(hours=12)])
     later = gold.run(ctx, as_of=T0 + timedelta(hours=16))
-    stale = {a["compressor_id"]: a["opened_at"] for a in gold.list_alerts(ctx) if a["alert_type"] == "data_freshness"}
+    stale = {a["compressor_id"]: a["opened_at"] for a in gold_alerts.list_alerts(ctx) if a["alert_type"] == "data_freshness"}
     # U3's last reading was 11:55 and U1's 12:55: by 16:00 both have been silent for 3 hours.
     assert stale == {"U3": T0 + timedelta(hours=14, minutes=55), "U1": T0 + timedelta(hours=15, minutes=55)}
-    fleet = {r["compressor_id"]: r for r in ctx.lakehouse.read(gold.FLEET_HEALTH).toArrow().to_pylist()}
+    fleet = {r["compressor_id"]: r for r in ctx.lakehouse.read(gold_health.FLEET_HEALTH).toArrow().to_pylist()}
     assert fleet["U3"]["data_status"] == "stale" and fleet["U3"]["open_freshness_alerts"] == 1
     assert fleet["U2"]["data_status"] == "never_reported"
     assert later.details["units_stale"] == 2

@@ -17,7 +17,7 @@ from altaviz.errors import UsageError
 from altaviz.lakehouse.paths import LocalLakehousePaths
 from altaviz.runtime.context import RunContext
 from altaviz.schemas import SENSOR_COLUMNS
-from altaviz.stages import bronze, gold, quality, silver
+from altaviz.stages import bronze, gold, gold_alerts, quality, silver
 from altaviz.stages.gold_windows import SENSOR_READINGS_AGG
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -119,7 +119,7 @@ def test_a_held_window_passes_when_late_readings_complete_the_fleet_and_gold_tak
     held = _hold_one_unit(ctx, tmp_path, hours=4)
     as_of = T0 + timedelta(hours=8)  # the three others silent for 4 h >= stale_after_hours (3)
     gold.run(ctx, as_of=as_of)
-    silent = {r.compressor_id for r in ctx.lakehouse.read(gold.ALERTS)
+    silent = {r.compressor_id for r in ctx.lakehouse.read(gold_alerts.ALERTS)
               .where((F.col("alert_type") == "data_freshness") & (F.col("status") == "open")).collect()}
     assert silent == set(UNITS[1:])  # the held unit was heard from: it is not silent
     bronze.run(ctx, sources=[_csv(tmp_path / "in" / "late.csv", UNITS[1:], 4 * HOUR_STEPS, 4 * HOUR_STEPS)])

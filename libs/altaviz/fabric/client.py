@@ -14,20 +14,12 @@ from typing import Any, NoReturn, Self
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    retry_if_result,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import RetryCallState, stop_after_attempt
 
 from altaviz.errors import FabricApiError
+from altaviz.http_retry import is_retryable, last_response, retry_after, retrying, wait_seconds
 
 DEFAULT_BASE_URL = "https://api.fabric.microsoft.com/v1"
-FIRST_BACKOFF_SECONDS = 1.0
-MAX_BACKOFF_SECONDS = 60.0
 DEFAULT_POLL_SECONDS = 5.0
 OPERATION_RUNNING = frozenset({"NotStarted", "Running"})
 
@@ -133,13 +125,13 @@ class FabricClient:
                         isinstance(exc, requests.Timeout) and method == "GET")):
                     raise FabricApiError(f"Fabric {method} {shown} failed: {_problem(exc)}") from exc
                 raise
-            if not response.ok and not _is_retryable(response.status_code):
+            if not response.ok and not is_retryable(response.status_code):
                 raise _http_error(method, shown, response)
             return response
 
         def out_of_time(state: RetryCallState) -> bool:
             # Checked before waiting: give up now rather than sleep past the budget.
-            return self.clock() - started + _wait_retry_after_or_backoff(state) > self.max_wait_seconds
+            return self.clock() - started + wait_seconds(state) > self.max_wait_seconds
 
         def log_retry(state: RetryCallState) -> None:
             log.warning("Fabric %s %s: %s; retrying in %.0fs (attempt %d of %d)", method, shown,
@@ -149,16 +141,13 @@ class FabricClient:
         def give_up(state: RetryCallState) -> NoReturn:
             attempts = state.attempt_number
             tried = f"after {attempts} attempt{'s' if attempts > 1 else ''} in {self.clock() - started:.0f}s"
-            response = _last_response(state)
+            response = last_response(state)
             if response is None:
                 raise FabricApiError(f"Fabric {method} {shown} failed {tried}: {_last_problem(state)}")
             raise _http_error(method, shown, response, suffix=f"; gave up {tried}")
 
-        retrying = Retrying(sleep=self.sleep, stop=stop_after_attempt(self.max_attempts) | out_of_time,
-                            wait=_wait_retry_after_or_backoff, before_sleep=log_retry, retry_error_callback=give_up,
-                            retry=retry_if_exception_type(requests.RequestException)
-                            | retry_if_result(lambda response: not response.ok))
-        return retrying(send)
+        return retrying(sleep=self.sleep, stop=stop_after_attempt(self.max_attempts) | out_of_time,
+                        give_up=give_up, failed=lambda response: not response.ok, before_sleep=log_retry)(send)
 
     def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         """GET `path` and return its parsed JSON body, or None if the body is empty."""
@@ -212,7 +201,7 @@ class FabricClient:
                                  "it is not a long-running operation this client can follow")
         budget = self.max_wait_seconds if max_wait_seconds is None else max_wait_seconds
         started = self.clock()
-        delay = _retry_after(response)
+        delay = retry_after(response)
         status = "NotStarted"
         while True:
             remaining = budget - (self.clock() - started)
@@ -227,7 +216,7 @@ class FabricClient:
                 return self._operation_result(operation_id, poll, has_result)
             if status not in OPERATION_RUNNING:  # Failed, Undefined, or a status added after this was written
                 raise _operation_error(operation_id, status, state.get("error") or {})
-            delay = _retry_after(poll)
+            delay = retry_after(poll)
 
     def list_paged(self, path: str, key: str = "value", params: Mapping[str, Any] | None = None) -> list[Any]:
         """GET every page of a list, following `continuationToken` (or `continuationUri`) until it is absent.
@@ -293,19 +282,9 @@ class FabricClient:
         return f"{self.base_url}/{relative}", f"/{relative}"
 
 
-def _is_retryable(status: int) -> bool:
-    return status == 429 or status >= 500
-
-
-def _last_response(state: RetryCallState) -> requests.Response | None:
-    """The response the last attempt returned, or None if it raised."""
-    outcome = state.outcome
-    return None if outcome is None or outcome.failed else outcome.result()
-
-
 def _last_problem(state: RetryCallState) -> str:
     """What went wrong with the last attempt, for logs and the final error: `HTTP 503` or the connection error."""
-    response = _last_response(state)
+    response = last_response(state)
     return f"HTTP {response.status_code}" if response is not None else _problem(state.outcome.exception())
 
 
@@ -313,29 +292,10 @@ def _problem(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {_one_line(str(exc))}"
 
 
-_BACKOFF = wait_exponential(multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS)
-
-
-def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
-    """The last response's `Retry-After` seconds, else exponential backoff: 1 s, 2 s, 4 s, ... up to 60 s."""
-    delay = _retry_after(_last_response(state))
-    return delay if delay is not None else _BACKOFF(state)
-
-
 def _operation_id_from(location: str | None) -> str | None:
     """The operation id in a `Location` of the form `.../operations/{id}`, else None."""
     parts = urlsplit(location or "").path.rstrip("/").split("/")
     return parts[-1] if len(parts) >= 2 and parts[-2] == "operations" and parts[-1] else None
-
-
-def _retry_after(response: requests.Response | None) -> float | None:
-    """`Retry-After` in seconds, or None if absent or not a non-negative number."""
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None
 
 
 def _json_body(response: requests.Response, method: str, path: str) -> Any:

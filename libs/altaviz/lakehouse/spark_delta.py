@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from altaviz.errors import LakehouseError
+from altaviz.errors import LakehouseError, one_line
 from altaviz.lakehouse.backend import (
     CLUSTERED_FILE_ROWS,
     Bounds,
@@ -81,8 +81,7 @@ def _spark_errors(action: str, path: str) -> Iterator[None]:
     try:
         yield
     except (PySparkException, Py4JJavaError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise LakehouseError(f"{action} failed for Delta table at {path}: {first_line}") from exc
+        raise LakehouseError(f"{action} failed for Delta table at {path}: {one_line(exc)}") from exc
 
 
 def _without_ntz(dtype: DataType) -> DataType:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from altaviz.errors import described, one_line
 from altaviz.monitoring.journal import RunJournal
 from altaviz.monitoring.records import FLEET_ALERTS, PIPELINE_RUNS, QUALITY_CHECKS, LogTable
 from altaviz.monitoring.settings import MonitorSettings
 from altaviz.version import version_info
 
 if TYPE_CHECKING:
-    from altaviz.stages import StageResult
+    from altaviz.reports import StageResult
 
 STACK_LINES = 25
 STACK_CHARS = 4000
@@ -48,7 +49,7 @@ class StageOutcome:
 
 def _error(exc: BaseException) -> dict[str, str]:
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-STACK_LINES:])
-    message = str(exc).splitlines()[0] if str(exc) else ""
+    message = one_line(exc) if str(exc) else ""
     return {"type": type(exc).__name__, "message": message, "stack": stack[-STACK_CHARS:]}
 
 
@@ -217,7 +218,7 @@ class PipelineMonitor:
         try:
             send()
         except Exception as exc:  # noqa: BLE001 - a sink must never fail the pipeline
-            self._sink_failed(sink, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            self._sink_failed(sink, described(exc))
             return False
         return True
 

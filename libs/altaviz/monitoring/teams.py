@@ -13,15 +13,14 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, retry_if_result, wait_exponential
+from tenacity import RetryCallState
 
+from altaviz.http_retry import is_retryable, last_response, retrying, wait_seconds
 from altaviz.monitoring.errors import MonitorSinkError
 
 CARD_VERSION = "1.4"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-FIRST_BACKOFF_SECONDS = 1.0
-MAX_BACKOFF_SECONDS = 30.0
 ERROR_TEXT_CHARS = 1000
 BODY_SNIPPET_CHARS = 200
 
@@ -82,13 +81,13 @@ class TeamsSink:
         def send() -> requests.Response:
             left = self.max_total_seconds - (self.clock() - started)
             response = self._session.post(self._url, json=payload, timeout=max(min(self.timeout_seconds, left), 0.001))
-            if not _is_success(response) and not _is_retryable(response.status_code):
+            if not _is_success(response) and not is_retryable(response.status_code):
                 raise MonitorSinkError(f"Teams webhook refused the card: {self._refusal(response)}") from None
             return response
 
         def out_of_time(state: RetryCallState) -> bool:
             # Checked before waiting: give up now rather than sleep past the budget.
-            return self.clock() - started + _wait_retry_after_or_backoff(state) >= self.max_total_seconds
+            return self.clock() - started + wait_seconds(state) >= self.max_total_seconds
 
         def give_up(state: RetryCallState) -> NoReturn:
             attempts, elapsed = state.attempt_number, self.clock() - started
@@ -97,15 +96,12 @@ class TeamsSink:
                                    f"{'s' if attempts > 1 else ''} in {elapsed:.0f}s (limit "
                                    f"{self.max_total_seconds:.0f}s): {self._problem(state)}") from None
 
-        retrying = Retrying(sleep=self.sleep, stop=out_of_time, wait=_wait_retry_after_or_backoff,
-                            retry_error_callback=give_up,
-                            retry=retry_if_exception_type(requests.RequestException)
-                            | retry_if_result(lambda response: not _is_success(response)))
-        retrying(send)
+        retrying(sleep=self.sleep, stop=out_of_time, give_up=give_up,
+                 failed=lambda response: not _is_success(response))(send)
 
     def _problem(self, state: RetryCallState) -> str:
         """What went wrong with the last attempt: the status and the start of the body, or the error's type."""
-        response = _last_response(state)
+        response = last_response(state)
         if response is None:
             return type(state.outcome.exception()).__name__  # the type only: str() of a requests error names the URL
         return self._refusal(response)
@@ -236,34 +232,7 @@ def _when(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _is_retryable(status: int) -> bool:
-    return status == 429 or status >= 500
-
-
 def _is_success(response: requests.Response) -> bool:
     return 200 <= response.status_code < 300
 
 
-def _last_response(state: RetryCallState) -> requests.Response | None:
-    """The response the last attempt returned, or None if it raised."""
-    outcome = state.outcome
-    return None if outcome is None or outcome.failed else outcome.result()
-
-
-_BACKOFF = wait_exponential(multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS)
-
-
-def _wait_retry_after_or_backoff(state: RetryCallState) -> float:
-    """The last response's `Retry-After` seconds, else exponential backoff: 1 s, 2 s, 4 s, ... up to 30 s."""
-    delay = _retry_after(_last_response(state))
-    return delay if delay is not None else _BACKOFF(state)
-
-
-def _retry_after(response: requests.Response | None) -> float | None:
-    """`Retry-After` in seconds when present and positive (an HTTP date or 0 falls back to backoff)."""
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds > 0 else None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from altaviz.errors import described
 from altaviz.fabric.gitformat import NotebookItem
 from altaviz.runner.expressions import Scope, as_text, evaluate_value
 from altaviz.runner.notebookutils import LocalNotebookUtils, NotebookExit, local_context
@@ -116,7 +117,7 @@ def run_notebook(notebook: NotebookItem, parameters: dict[str, Any], *, spark: S
     except NotebookExit as done:
         return done.value
     except Exception as exc:  # the notebook's own failure: reported, never re-raised into the runner
-        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+        message = described(exc) if str(exc) else type(exc).__name__
         raise _NotebookFailed(message, _notebook_frames(exc, notebook)) from exc
     return None
 

@@ -159,13 +159,9 @@ def _expression_text(raw: Any) -> Any:
     return raw
 
 
-def build_plan(pipeline_folder: Path, notebooks_root: Path, overrides: Mapping[str, str] | None = None) -> PipelinePlan:
-    """Read and check a pipeline folder against the notebooks under `notebooks_root`; nothing is run."""
-    pipeline = read_pipeline(Path(pipeline_folder))
-    path = pipeline.content_path
-    notebooks = read_notebooks(Path(notebooks_root))
-
-    declared = pipeline.parameters
+def _parameter_values(pipeline: PipelineItem, overrides: Mapping[str, str] | None) -> dict[str, Any]:
+    """The pipeline's parameters: declared defaults, then `--param` overrides, each coerced to its type."""
+    path, declared = pipeline.content_path, pipeline.parameters
     values: dict[str, Any] = {}
     for name, spec in declared.items():
         values[name] = _coerce_parameter(spec.get("defaultValue"), str(spec.get("type", "string")),
@@ -175,8 +171,11 @@ def build_plan(pipeline_folder: Path, notebooks_root: Path, overrides: Mapping[s
             raise PipelineError(f"--param {name}: pipeline {pipeline.name!r} ({path}) has no parameter {name!r} "
                                 f"(it has: {', '.join(declared) or 'none'})")
         values[name] = _coerce_parameter(text, str(declared[name].get("type", "string")), f"--param {name}")
+    return values
 
-    raw = pipeline.activities
+
+def _dependencies(path: Path, raw: list[dict[str, Any]]) -> dict[str, tuple[Dependency, ...]]:
+    """Each activity's `dependsOn`, checked: known supported activities, no self-loops, valid conditions."""
     names = [a["name"] for a in raw]
     deps: dict[str, tuple[Dependency, ...]] = {}
     for activity in raw:
@@ -198,47 +197,66 @@ def build_plan(pipeline_folder: Path, notebooks_root: Path, overrides: Mapping[s
                                     f"{', '.join(CONDITIONS)} (got {list(conditions)})")
             entries.append(Dependency(upstream, conditions))
         deps[activity["name"]] = tuple(entries)
-    order = _order(path, deps, names)
+    return deps
 
+
+def _notebook_parameters(where: str, props: Mapping[str, Any], notebook: NotebookItem, declared: Mapping[str, Any],
+                         upstream: set[str]) -> tuple[NotebookParameter, ...]:
+    """An activity's notebook parameters, checked against the notebook's PARAMETERS cell and their types."""
+    accepted = notebook.parameters()
+    parameters = []
+    for param_name, spec in (props.get("parameters") or {}).items():
+        if param_name not in accepted:
+            raise PipelineError(f"{where}: sets parameter {param_name!r}, which notebook {notebook.name!r} "
+                                f"({notebook.content_path}) does not declare in its PARAMETERS cell "
+                                f"(it declares: {', '.join(accepted) or 'nothing'})")
+        if not isinstance(spec, dict) or "value" not in spec:
+            raise PipelineError(f"{where}: parameter {param_name!r} must be {{\"value\": ..., \"type\": ...}}")
+        type_name = str(spec.get("type", "string")).lower()
+        if type_name not in NOTEBOOK_PARAMETER_TYPES:
+            raise PipelineError(f"{where}: parameter {param_name!r} has type {spec.get('type')!r}; notebook "
+                                f"parameters are {', '.join(NOTEBOOK_PARAMETER_TYPES)}")
+        value = _expression_text(spec["value"])
+        _check_value(value, f"{where}, parameter {param_name!r}", declared, upstream)
+        parameters.append(NotebookParameter(param_name, value, type_name))
+    return tuple(parameters)
+
+
+def _policy(where: str, activity: Mapping[str, Any]) -> tuple[float, int, float]:
+    """An activity's timeout (seconds), retries and retry interval, checked."""
+    policy = activity.get("policy") or {}
+    try:
+        timeout = parse_timespan(policy.get("timeout", "0.12:00:00"))
+        retry = int(policy.get("retry", 0))
+        interval = float(policy.get("retryIntervalInSeconds", 30))
+    except (TypeError, ValueError) as exc:
+        raise PipelineError(f"{where}: invalid policy: {exc}") from exc
+    if retry < 0 or interval < 0 or timeout <= 0:
+        raise PipelineError(f"{where}: policy retry and retryIntervalInSeconds must be >= 0 and timeout > 0")
+    return timeout, retry, interval
+
+
+def build_plan(pipeline_folder: Path, notebooks_root: Path, overrides: Mapping[str, str] | None = None) -> PipelinePlan:
+    """Read and check a pipeline folder against the notebooks under `notebooks_root`; nothing is run."""
+    pipeline = read_pipeline(Path(pipeline_folder))
+    path = pipeline.content_path
+    notebooks = read_notebooks(Path(notebooks_root))
+    values = _parameter_values(pipeline, overrides)
+    raw = pipeline.activities
+    deps = _dependencies(path, raw)
     by_name = {a["name"]: a for a in raw}
     planned: list[PlannedActivity] = []
-    for name in order:
+    for name in _order(path, deps, [a["name"] for a in raw]):
         activity = by_name[name]
         where = f"{path}: activity {name!r}"
         props = activity.get("typeProperties") or {}
-        notebook_id = str(props.get("notebookId", "")).lower()
-        notebook = notebooks.get(notebook_id)
+        notebook = notebooks.get(str(props.get("notebookId", "")).lower())
         if notebook is None:
             raise PipelineError(f"{where}: notebookId {props.get('notebookId')!r} is not the logicalId of any "
                                 f"notebook under {notebooks_root}")
         workspace = props.get("workspaceId", THIS_WORKSPACE)
         if workspace != THIS_WORKSPACE:
             raise PipelineError(f"{where}: workspaceId must be {THIS_WORKSPACE} (this workspace); got {workspace!r}")
-        accepted = notebook.parameters()
-        upstream = _ancestors(name, deps)
-        parameters = []
-        for param_name, spec in (props.get("parameters") or {}).items():
-            if param_name not in accepted:
-                raise PipelineError(f"{where}: sets parameter {param_name!r}, which notebook {notebook.name!r} "
-                                    f"({notebook.content_path}) does not declare in its PARAMETERS cell "
-                                    f"(it declares: {', '.join(accepted) or 'nothing'})")
-            if not isinstance(spec, dict) or "value" not in spec:
-                raise PipelineError(f"{where}: parameter {param_name!r} must be {{\"value\": ..., \"type\": ...}}")
-            type_name = str(spec.get("type", "string")).lower()
-            if type_name not in NOTEBOOK_PARAMETER_TYPES:
-                raise PipelineError(f"{where}: parameter {param_name!r} has type {spec.get('type')!r}; notebook "
-                                    f"parameters are {', '.join(NOTEBOOK_PARAMETER_TYPES)}")
-            value = _expression_text(spec["value"])
-            _check_value(value, f"{where}, parameter {param_name!r}", declared, upstream)
-            parameters.append(NotebookParameter(param_name, value, type_name))
-        policy = activity.get("policy") or {}
-        try:
-            timeout = parse_timespan(policy.get("timeout", "0.12:00:00"))
-            retry = int(policy.get("retry", 0))
-            interval = float(policy.get("retryIntervalInSeconds", 30))
-        except (TypeError, ValueError) as exc:
-            raise PipelineError(f"{where}: invalid policy: {exc}") from exc
-        if retry < 0 or interval < 0 or timeout <= 0:
-            raise PipelineError(f"{where}: policy retry and retryIntervalInSeconds must be >= 0 and timeout > 0")
-        planned.append(PlannedActivity(name, notebook, deps[name], tuple(parameters), timeout, retry, interval))
+        parameters = _notebook_parameters(where, props, notebook, pipeline.parameters, _ancestors(name, deps))
+        planned.append(PlannedActivity(name, notebook, deps[name], parameters, *_policy(where, activity)))
     return PipelinePlan(pipeline, tuple(planned), values)

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from altaviz.reports import StageResult
+
+__all__ = ["StageResult", "record_run"]
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from altaviz.lakehouse.paths import TableRef
     from altaviz.runtime.context import RunContext
-
-
-@dataclass(frozen=True)
-class StageResult:
-    """What a stage did: rows in and out, wall time, and stage-specific details (JSON-serialisable)."""
-
-    stage: str
-    rows_in: int
-    rows_out: int
-    seconds: float
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (notebook exit values, bench output)."""
-        return asdict(self)
 
 
 #: A run-record table (`silver_runs`, `gold_runs`) gains one small file per run, and every run reads it for its

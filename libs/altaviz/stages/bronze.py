@@ -11,14 +11,14 @@ from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from altaviz.errors import UsageError
+from altaviz.errors import UsageError, one_line
 from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.files import FileInfo, LocalFileStore
 from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import LANDING_FORMATS, ingested_files_schema
 from altaviz.stages import StageResult
-from altaviz.stages.landing import LANDED, REJECTED, SKIPPED, FileOutcome, OpenedFile, first_line, probe, read_group
+from altaviz.stages.landing import LANDED, REJECTED, SKIPPED, FileOutcome, OpenedFile, probe, read_group
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -95,7 +95,7 @@ def _scan(ctx: RunContext, opened: list[OpenedFile]) -> tuple[DataFrame | None, 
                     survivors.append(f)
                 except Exception as file_exc:  # noqa: BLE001 - any read failure sets this file aside
                     f.outcome.status = REJECTED
-                    f.outcome.reason = f"unreadable {f.outcome.file_format} file: {first_line(file_exc)}"
+                    f.outcome.reason = f"unreadable {f.outcome.file_format} file: {one_line(file_exc)}"
             if len(survivors) == len(opened):
                 raise  # not a bad file: a real failure the user must see
             opened = survivors

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from altaviz.errors import one_line
 from altaviz.lakehouse.files import FileInfo
 from altaviz.schemas import LANDING_FORMATS
 
@@ -18,9 +19,6 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 LANDED, REJECTED, SKIPPED = "landed", "rejected", "skipped"
-_JAVA_EXCEPTION_PREFIX = re.compile(r"^:?\s*([\w$]+\.)+[\w$]*(Exception|Error):\s*")
-
-
 @dataclass
 class FileOutcome:
     """What Bronze did with one file."""
@@ -42,16 +40,6 @@ class OpenedFile:
     outcome: FileOutcome
     schema: StructType
     group: str
-
-
-def first_line(exc: BaseException) -> str:
-    """The most telling line of a (often Java) error: its root cause, without class names or stack frames."""
-    lines = [line.strip() for line in (str(exc) or type(exc).__name__).splitlines() if line.strip()]
-    causes = [line[len("Caused by:"):].strip() for line in lines if line.startswith("Caused by:")]
-    useful = [line for line in lines
-              if not line.startswith(("at ", "JVM stacktrace", "An error occurred while calling", "..."))]
-    chosen = causes[-1] if causes else (useful[0] if useful else lines[0] if lines else type(exc).__name__)
-    return _JAVA_EXCEPTION_PREFIX.sub("", chosen)[:300]
 
 
 def _spark_reader(spark: SparkSession, file_format: str, schema: StructType | None = None) -> DataFrameReader:
@@ -102,7 +90,7 @@ def probe(spark: SparkSession, info: FileInfo, *, local: bool) -> tuple[OpenedFi
         if schema is None:
             schema = _spark_reader(spark, file_format).load(info.path).schema
     except Exception as exc:  # noqa: BLE001 - pyarrow, csv and Spark raise many types for unreadable files
-        return None, FileOutcome(info, file_format, REJECTED, f"unreadable {file_format} file: {first_line(exc)}")
+        return None, FileOutcome(info, file_format, REJECTED, f"unreadable {file_format} file: {one_line(exc)}")
     if file_format == "json" and schema.fieldNames() == ["_corrupt_record"]:
         return None, FileOutcome(info, file_format, REJECTED, "unreadable json file: no line is a JSON object")
     check = check_contract(schema)

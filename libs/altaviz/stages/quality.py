@@ -96,6 +96,28 @@ def hold(ctx: RunContext, *, run_id: str, inputs: QualityInputs, failed: list[Ch
         "resolution": None}])
 
 
+def gate(ctx: RunContext, config: QualityConfig, inputs: QualityInputs, *, run_id: str, at: datetime,
+         dates: list[date]) -> tuple[list[CheckResult], list[CheckResult], list[dict[str, Any]]]:
+    """Judge a Silver run's window: store its check results, re-evaluate the windows held before (this run may
+    have brought their late rows), and hold this one when a `block` check failed.
+
+    Returns:
+        The run's results, the failed block checks among them, and the re-evaluations (see `reevaluate`).
+    """
+    from altaviz.quality import evaluate, failed_blocks, results_frame
+
+    results = evaluate(inputs, config)
+    ctx.lakehouse.write(QUALITY_CHECKS, results_frame(ctx.spark, results, run_id=run_id, checked_at=at),
+                        mode="append", partition_by=["check_date"])
+    reevaluated = reevaluate(ctx, config, run_id=run_id, at=at)
+    blocked = failed_blocks(results)
+    if blocked:
+        hold(ctx, run_id=run_id, inputs=inputs, failed=blocked, held_at=at, dates=dates)
+        ctx.progress(f"silver: window {run_id} HELD out of Gold ({reason_of(blocked)}); a later run that passes "
+                     f"it, or `altaviz quality release {run_id}`, lets it through")
+    return results, blocked, reevaluated
+
+
 def _held_rows(ctx: RunContext) -> list[dict[str, Any]]:
     if not ctx.lakehouse.exists(SILVER_HOLDS):
         return []

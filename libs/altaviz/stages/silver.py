@@ -129,16 +129,7 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     """
     from pyspark.sql import functions as F
 
-    from altaviz.transforms.silver import (
-        first_received_with_stuck,
-        flag_outliers,
-        preferred_stats,
-        reject_reasons,
-        repeated_events,
-        stuck_events,
-        unit_sensor_stats,
-        with_reference,
-    )
+    from altaviz.transforms import silver as rules
 
     cfg = ctx.settings.silver
     if dims is None:  # no reference data at all: every reading is of an unknown compressor
@@ -153,31 +144,32 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     history_rows = _clean_near(ctx, lo - timedelta(hours=cfg.outlier_history_hours), lo)
     # One row per unit of the trailing hours' statistics, read beside the repeated and stuck tests (it needs
     # neither); collected on its own, as inside the union below Spark would scan the history twice.
-    history_stats = (beside(unit_sensor_stats(history_rows).collect, parallel=ctx.lakehouse.backend.side_by_side)
-                     if history_rows is not None else None)
+    history_stats = (beside(rules.unit_sensor_stats(history_rows).collect,
+                            parallel=ctx.lakehouse.backend.side_by_side) if history_rows is not None else None)
     limits = {s: getattr(cfg.physical_limits, s) for s in SENSOR_COLUMNS}
     # The repeated and stuck readings are few: find them once, bring them to the driver, broadcast them.
-    repeated_ids = window.transform(repeated_events(context)).collect()
+    repeated_ids = window.transform(rules.repeated_events(context)).collect()
     repeated = small_frame(ctx.spark, repeated_ids, "event_id string")
     ctx.progress(f"silver: {len(repeated_ids):,} repeated reading(s) found; looking for stuck sensors")
-    stuck = small_frame(ctx.spark, window.transform(stuck_events(context, cfg.stuck_readings, repeated)).collect(),
-                         "event_id string, _stuck string")
+    stuck = small_frame(ctx.spark,
+                        window.transform(rules.stuck_events(context, cfg.stuck_readings, repeated)).collect(),
+                        "event_id string, _stuck string")
     ctx.progress("silver: testing readings")
-    basic = (window.transform(with_reference(dims))
-             .transform(first_received_with_stuck(repeated, stuck))
-             .transform(reject_reasons(as_of=as_of, future_tolerance_minutes=cfg.future_tolerance_minutes,
-                                       lateness_cutoff=lateness_cutoff, limits=limits))
+    basic = (window.transform(rules.with_reference(dims))
+             .transform(rules.first_received_with_stuck(repeated, stuck))
+             .transform(rules.reject_reasons(as_of=as_of, future_tolerance_minutes=cfg.future_tolerance_minutes,
+                                             lateness_cutoff=lateness_cutoff, limits=limits))
              .withColumn("station_id", F.coalesce(F.col("_ref_station_id"), F.col("station_id"))))
     labelled = _output_columns(basic).persist()
-    passing = unit_sensor_stats(labelled.where(F.col("reject_reason").isNull()))
+    passing = rules.unit_sensor_stats(labelled.where(F.col("reject_reason").isNull()))
     history = None
     if history_stats is not None:
         ctx.progress(f"silver: per-unit statistics of the trailing {cfg.outlier_history_hours:g} hours")
         history = small_frame(ctx.spark, history_stats(), passing.schema)
     # One row per unit, collected once so the broadcast join does not re-aggregate the window for every action.
-    stats = small_frame(ctx.spark, preferred_stats(history, passing, cfg.outlier_min_history).collect(),
+    stats = small_frame(ctx.spark, rules.preferred_stats(history, passing, cfg.outlier_min_history).collect(),
                         passing.schema)
-    return labelled.transform(flag_outliers(stats, cfg.outlier_sigma)), labelled
+    return labelled.transform(rules.flag_outliers(stats, cfg.outlier_sigma)), labelled
 
 
 def _output_columns(labeled: DataFrame) -> DataFrame:
@@ -252,15 +244,54 @@ def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: date
     return clean_rows, rejected_rows, max_event, dict(sorted(by_reason.items())), clean_dates, merged
 
 
+def _window_units(ctx: RunContext, window: DataFrame, dims: DataFrame | None) -> list[Any]:
+    """Per fleet unit in the window (unknown ids together, as None): rows, oldest and newest reading, arrival."""
+    from pyspark.sql import functions as F
+
+    fleet = (dims.select("compressor_id", F.lit(True).alias("_fleet")).distinct() if dims is not None
+             else small_frame(ctx.spark, [], "compressor_id string, _fleet boolean"))
+    return (window.join(F.broadcast(fleet), "compressor_id", "left")
+            .groupBy(F.when(F.col("_fleet"), F.col("compressor_id")).alias("compressor_id"))
+            .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
+                 F.max("ingested_at").alias("arrived")).collect())
+
+
+def _stored_by(ctx: RunContext, run_id: str, dates: list[Any]) -> DataFrame:
+    """The clean rows run `run_id` stored (quality is measured on what a run actually stored)."""
+    from pyspark.sql import functions as F
+
+    return (ctx.lakehouse.read(TELEMETRY_CLEAN)
+            .where(F.col("date").isin(dates) & (F.col("silver_run_id") == F.lit(run_id))))
+
+
+def _in_service(dims: DataFrame | None, as_of: datetime) -> int:
+    """Units installed by `as_of`'s date: the fleet completeness is measured against."""
+    from pyspark.sql import functions as F
+
+    return 0 if dims is None else dims.where(F.col("install_date") <= F.lit(as_of.date())).count()
+
+
+def _open_window(ctx: RunContext) -> tuple[_Runs, DataFrame | None, DataFrame, list[Any]]:
+    """The earlier runs, the (refreshed) compressors, the Bronze window after the watermark and its units.
+
+    Units: one row per fleet unit, and one for every unknown id together (those never have clean readings to
+    compare with); the window's span per unit bounds what the repeated and stuck tests read.
+    """
+    # The reference data is refreshed beside the read of the run records (neither needs the other).
+    refreshed = beside(functools.partial(refresh_dimensions, ctx), parallel=ctx.lakehouse.backend.side_by_side)
+    previous = _previous_runs(ctx)
+    dims = refreshed()
+    window = _window(ctx, previous.watermark)
+    return previous, dims, window, _window_units(ctx, window, dims)
+
+
 def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     """Validate the Bronze rows that arrived since the last Silver run into clean and rejected tables.
 
     Re-running over the same Bronze data changes nothing (a watermark on `ingested_at`, and MERGE on the
     natural keys). Books balance per run: raw rows = clean + rejected + duplicates dropped.
     """
-    from pyspark.sql import functions as F
-
-    from altaviz.quality import QualityInputs, evaluate, failed_blocks, load_quality_config, results_frame
+    from altaviz.quality import QualityInputs, load_quality_config
     from altaviz.stages import quality as holds
 
     started = time.perf_counter()
@@ -271,20 +302,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     if not ctx.lakehouse.exists(TELEMETRY_RAW):
         return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3),
                            {"run_id": run_id, "message": "no Bronze table yet: nothing to validate"})
-    # The reference data is refreshed beside the read of the run records (neither needs the other).
-    refreshed = beside(functools.partial(refresh_dimensions, ctx), parallel=ctx.lakehouse.backend.side_by_side)
-    previous = _previous_runs(ctx)
+    previous, dims, window, units = _open_window(ctx)
     watermark, event_high = previous.watermark, previous.event_high
-    dims = refreshed()
-    window = _window(ctx, watermark)
-    # One row per fleet unit, and one for every unknown id together (those never have clean readings to compare
-    # with): the window's span per unit bounds what the repeated and stuck tests read.
-    fleet = (dims.select("compressor_id", F.lit(True).alias("_fleet")).distinct() if dims is not None
-             else small_frame(ctx.spark, [], "compressor_id string, _fleet boolean"))
-    units = (window.join(F.broadcast(fleet), "compressor_id", "left")
-             .groupBy(F.when(F.col("_fleet"), F.col("compressor_id")).alias("compressor_id"))
-             .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
-                  F.max("ingested_at").alias("arrived")).collect())
     raw_rows = sum(u.n for u in units)
     ctx.progress(f"silver: {raw_rows:,} Bronze reading(s) arrived since the last run")
     details: dict[str, Any] = {"run_id": run_id, "as_of": as_of.isoformat(), "raw_rows": raw_rows}
@@ -306,34 +325,21 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
         cached.unpersist()
     duplicate_rows = raw_rows - clean_rows - rejected_rows
     balanced = merged.rows_inserted == clean_rows and duplicate_rows >= 0
-    # Quality is measured on what this run actually stored.
-    stored = (ctx.lakehouse.read(TELEMETRY_CLEAN)
-              .where(F.col("date").isin(clean_dates) & (F.col("silver_run_id") == F.lit(run_id))))
-
-    expected_units = 0 if dims is None else dims.where(
-        F.col("install_date") <= F.lit(as_of.date())).count()
-    trailing = previous.trailing_clean
     ctx.progress("silver: running quality checks")
-    inputs = QualityInputs(clean=stored, raw_rows=raw_rows, clean_rows=clean_rows, rejected_rows=rejected_rows,
-                           duplicate_rows=duplicate_rows, expected_units=expected_units, as_of=as_of,
-                           trailing_clean_counts=trailing, fleet=ctx.lakehouse.read(TELEMETRY_CLEAN))
-    results = evaluate(inputs, quality_config)
-    ctx.lakehouse.write(QUALITY_CHECKS, results_frame(ctx.spark, results, run_id=run_id, checked_at=processed_at),
-                        mode="append", partition_by=["check_date"])
-    # Windows held before are judged again on what is stored now (this run may have brought their late rows).
-    reevaluated = holds.reevaluate(ctx, quality_config, run_id=run_id, at=processed_at)
-    blocked = failed_blocks(results)
-    if blocked:
-        holds.hold(ctx, run_id=run_id, inputs=inputs, failed=blocked, held_at=processed_at, dates=clean_dates)
-        ctx.progress(f"silver: window {run_id} HELD out of Gold ({holds.reason_of(blocked)}); a later run that "
-                     f"passes it, or `altaviz quality release {run_id}`, lets it through")
+    inputs = QualityInputs(clean=_stored_by(ctx, run_id, clean_dates), raw_rows=raw_rows, clean_rows=clean_rows,
+                           rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
+                           expected_units=_in_service(dims, as_of), as_of=as_of,
+                           trailing_clean_counts=previous.trailing_clean, fleet=ctx.lakehouse.read(TELEMETRY_CLEAN))
+    results, blocked, reevaluated = holds.gate(ctx, quality_config, inputs, run_id=run_id, at=processed_at,
+                                               dates=clean_dates)
     known_times = [t for t in (max_event, event_high) if t is not None]
-    arrived = max((as_utc(u.arrived) for u in units if u.arrived is not None), default=None)
-    run_row = {"run_id": run_id, "as_of": as_of, "window_start": watermark, "window_end": arrived,
-               "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows, "clean_rows": clean_rows, "rejected_rows": rejected_rows,
-               "duplicate_rows": duplicate_rows, "balanced": balanced, "quality_passed": not blocked,
-               "finished_at": ctx.clock().astimezone(UTC)}
-    record_run(ctx, SILVER_RUNS, small_frame(ctx.spark, [run_row], silver_runs_schema()), previous.count)
+    record_run(ctx, SILVER_RUNS, small_frame(ctx.spark, [{
+        "run_id": run_id, "as_of": as_of, "window_start": watermark,
+        "window_end": max((as_utc(u.arrived) for u in units if u.arrived is not None), default=None),
+        "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows,
+        "clean_rows": clean_rows, "rejected_rows": rejected_rows, "duplicate_rows": duplicate_rows,
+        "balanced": balanced, "quality_passed": not blocked, "finished_at": ctx.clock().astimezone(UTC)}],
+        silver_runs_schema()), previous.count)
     details.update(clean_rows=clean_rows, rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
                    balanced=balanced, reject_reasons=by_reason,
                    quality=[dataclasses.asdict(r) for r in results],
