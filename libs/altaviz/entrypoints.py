@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from altaviz.errors import ConfigError
+from altaviz.fabric import FABRIC_API_URL
 from altaviz.lakehouse.paths import LAKEHOUSES, LakehousePaths, LocalLakehousePaths, OneLakePaths
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def report_failure(spark: SparkSession, notebookutils: Any, *, run_id: str = "",
 
 def refresh_sql_endpoints(spark: SparkSession, notebookutils: Any, *, lakehouses: str = "lh_gold_curated",
                           run_id: str = "", environment: str = "", key_vault_url: str = "",
-                          api_base: str = "https://api.fabric.microsoft.com/v1") -> str:
+                          api_base: str = FABRIC_API_URL) -> str:
     """Make each listed lakehouse's SQL analytics endpoint sync its table metadata now (Power BI sees new data).
 
     Locally there is nothing to refresh (`altaviz sql` reads the Delta logs on every query); the result says so.

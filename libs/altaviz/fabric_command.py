@@ -12,13 +12,13 @@ import typer
 
 from altaviz.console import out, progress
 from altaviz.errors import ConfigError, FabricApiError, UsageError
+from altaviz.fabric import FABRIC_API_URL
 from altaviz.pipeline_command import parse_params
 
 fabric_app = typer.Typer(help="Work with a deployed Fabric environment (run its pipeline on demand).",
                          no_args_is_help=True, rich_markup_mode=None)
 WORKSPACE_OUTPUT = "fabric_workspace_id"
 PIPELINE_OUTPUT = "fabric_pipeline_id"
-DEFAULT_API = "https://api.fabric.microsoft.com/v1"
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def run_pipeline_command(
                                                     "(repeatable).", show_default=False)] = None,
     wait: Annotated[bool, typer.Option(help="Follow the run until it ends.")] = True,
     timeout_minutes: Annotated[int, typer.Option(help="Give up following after this long.")] = 120,
-    api_url: Annotated[str, typer.Option(help="Fabric REST API root.")] = DEFAULT_API,
+    api_url: Annotated[str, typer.Option(help="Fabric REST API root.")] = FABRIC_API_URL,
 ) -> None:
     """Run the deployed pipeline on demand (Entra ID login: `az login`, or ALTAVIZ_FABRIC_TOKEN)."""
     if stack:

@@ -17,9 +17,10 @@ import requests
 from tenacity import RetryCallState, stop_after_attempt
 
 from altaviz.errors import FabricApiError
+from altaviz.fabric import FABRIC_API_URL
 from altaviz.http_retry import is_retryable, last_response, retry_after, retrying, wait_seconds
 
-DEFAULT_BASE_URL = "https://api.fabric.microsoft.com/v1"
+DEFAULT_BASE_URL = FABRIC_API_URL
 DEFAULT_POLL_SECONDS = 5.0
 OPERATION_RUNNING = frozenset({"NotStarted", "Running"})
 
