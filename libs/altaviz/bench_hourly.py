@@ -15,9 +15,12 @@ import time as clock
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from altaviz.bench import BENCH_START, PeakMemory, jvm_pid, stage_summary
+
+if TYPE_CHECKING:
+    from altaviz.runtime.context import RunContext
 
 HOURLY_STAGES = ("bronze", "silver", "gold")
 
@@ -25,6 +28,28 @@ HOURLY_STAGES = ("bronze", "silver", "gold")
 def _hour_files(folder: Path) -> list[Path]:
     """A held-back day's landing files in arrival order (`telemetry_YYYYMMDD_HH.parquet`)."""
     return sorted(p for p in folder.glob("*.parquet"))
+
+
+def _time_stage(action: Callable[[], int], memory: PeakMemory, timings: list[float], rows: list[int],
+                peaks: list[dict[str, float]]) -> None:
+    """Run one stage increment, appending its seconds, rows and peak memory."""
+    memory.reset()
+    started = clock.perf_counter()
+    rows.append(action())
+    timings.append(clock.perf_counter() - started)
+    peaks.append(memory.read_mb())
+
+
+def _build_history(ctx: RunContext, days: int, end: datetime, progress: Callable[[str], None]) -> None:
+    """Bronze, Silver and Gold over the stored days (not timed)."""
+    from altaviz.stages import bronze, gold, silver
+
+    progress(f"bench: building {days} day(s) of history (Bronze, Silver, Gold; not timed)")
+    started = clock.perf_counter()
+    bronze.run(ctx)
+    silver.run(ctx, as_of=end)
+    gold.run(ctx, as_of=end)
+    progress(f"bench: history built in {clock.perf_counter() - started:.0f}s")
 
 
 def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, seed: int = 7,
@@ -35,8 +60,7 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
         compressors: fleet size.
         history_days: days of telemetry stored before the timed hours (at least 1).
         repeat: timed increments (one new arrival hour each, at most 23).
-        seed: simulator seed.
-        progress: one line per step.
+        seed: simulator seed; progress: one line per step.
 
     Returns:
         The scenario, sizes, the Delta back end and, per stage, seconds, median, rows/s and peak memory.
@@ -63,12 +87,7 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
         landing = Path(paths.files_path(LAKEHOUSE, *LANDING_DIR))
         held = Path(root) / "held-back"
         shutil.move(str(landing / f"date={history_end:%Y-%m-%d}"), held)
-        progress(f"bench: building {history_days} day(s) of history (Bronze, Silver, Gold; not timed)")
-        started = clock.perf_counter()
-        bronze.run(ctx)
-        silver.run(ctx, as_of=history_end)
-        gold.run(ctx, as_of=history_end)
-        progress(f"bench: history built in {clock.perf_counter() - started:.0f}s")
+        _build_history(ctx, history_days, history_end, progress)
         hours = _hour_files(held)
         if len(hours) < repeat:
             raise ValueError(f"only {len(hours)} held-back hour(s) to time, {repeat} asked")
@@ -80,11 +99,7 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
             for stage, action in (("bronze", lambda: bronze.run(ctx).rows_out),
                                   ("silver", lambda: silver.run(ctx, as_of=as_of).rows_in),  # noqa: B023
                                   ("gold", lambda: gold.run(ctx, as_of=as_of).rows_in)):  # noqa: B023
-                memory.reset()
-                t0 = clock.perf_counter()
-                rows[stage].append(action())
-                timings[stage].append(clock.perf_counter() - t0)
-                peaks[stage].append(memory.read_mb())
+                _time_stage(action, memory, timings[stage], rows[stage], peaks[stage])
                 progress(f"bench: hour {number}/{repeat} {stage}: {timings[stage][-1]:.2f}s "
                          f"({rows[stage][-1]:,} rows)")
     return {

@@ -97,10 +97,8 @@ class FabricClient:
         Args:
             method: the HTTP method.
             path: relative to `base_url` (`workspaces/{id}/items`), or an absolute URL on the same host.
-            json: the request body, sent as JSON.
-            params: query parameters.
-            data: a raw request body (a file upload), sent instead of `json`.
-            content_type: the Content-Type of `data` (`application/octet-stream` if None).
+            json: the request body, sent as JSON; `params`: query parameters.
+            data: a raw body (a file upload) sent instead of `json`, of `content_type` (default octet-stream).
 
         Returns:
             The response, with a 2xx status (202 included: see `wait_for_operation`).
@@ -130,8 +128,7 @@ class FabricClient:
                 raise _http_error(method, shown, response)
             return response
 
-        def out_of_time(state: RetryCallState) -> bool:
-            # Checked before waiting: give up now rather than sleep past the budget.
+        def out_of_time(state: RetryCallState) -> bool:  # checked before waiting: never sleep past the budget
             return self.clock() - started + wait_seconds(state) > self.max_wait_seconds
 
         def log_retry(state: RetryCallState) -> None:

@@ -139,6 +139,25 @@ def _traits(profile: FleetProfile, model: np.ndarray, basin: np.ndarray, rng: np
     )
 
 
+def _models(profile: FleetProfile, stations: int, station: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each unit's model: its station's primary model with the profile's affinity, else any by share."""
+    shares = np.array([m.share for m in profile.models])
+    shares = shares / shares.sum()
+    units = len(station)
+    primary = rng.choice(len(shares), size=stations, p=shares)
+    anywhere = rng.choice(len(shares), size=units, p=shares)
+    at_primary = rng.random(units) < profile.fleet.station_model_affinity
+    return np.where(at_primary, primary[station], anywhere).astype(np.int16)
+
+
+def _install_dates(profile: FleetProfile, compressors: int, rng: np.random.Generator) -> np.ndarray:
+    """Install dates drawn uniformly over the profile's install years."""
+    first_year, last_year = profile.fleet.install_years
+    first, last = np.datetime64(f"{first_year}-01-01"), np.datetime64(f"{last_year}-12-31")
+    install_days = rng.integers(0, int((last - first).astype(int)) + 1, compressors)
+    return first + install_days.astype("timedelta64[D]")
+
+
 def build_fleet(compressors: int, seed: int = 42, profile: FleetProfile | None = None) -> Fleet:
     """Lay out a fleet of `compressors` units over basins and stations.
 
@@ -179,17 +198,8 @@ def build_fleet(compressors: int, seed: int = 42, profile: FleetProfile | None =
 
     station = np.repeat(np.arange(len(units_per_station)), units_per_station).astype(np.int32)
     basin = station_basin[station]
-    model_shares = np.array([m.share for m in profile.models])
-    model_shares = model_shares / model_shares.sum()
-    primary = rng.choice(len(model_shares), size=len(units_per_station), p=model_shares)
-    anywhere = rng.choice(len(model_shares), size=compressors, p=model_shares)
-    at_primary = rng.random(compressors) < profile.fleet.station_model_affinity
-    model = np.where(at_primary, primary[station], anywhere).astype(np.int16)
-
-    first_year, last_year = profile.fleet.install_years
-    first, last = np.datetime64(f"{first_year}-01-01"), np.datetime64(f"{last_year}-12-31")
-    install_days = rng.integers(0, int((last - first).astype(int)) + 1, compressors)
-    install = first + install_days.astype("timedelta64[D]")
+    model = _models(profile, len(units_per_station), station, rng)
+    install = _install_dates(profile, compressors, rng)
     unit_xy = station_xy[station] + rng.normal(0.0, 0.01, (compressors, 2))
     return Fleet(
         seed=seed,

@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from altaviz.errors import UsageError
 from altaviz.lakehouse.paths import LakehousePaths
-from altaviz.simulator.failures import US_PER_DAY, build_plan, day_us, failing_units, labels_table
-from altaviz.simulator.fleet import build_fleet
+from altaviz.simulator.failures import US_PER_DAY, FailurePlan, build_plan, day_us, failing_units, labels_table
+from altaviz.simulator.fleet import Fleet, build_fleet
 from altaviz.simulator.landing import (
     hour_files,
     labels_file,
@@ -86,51 +86,9 @@ def simulated_window_end(paths: LakehousePaths) -> datetime | None:
         return datetime.fromisoformat(json.load(handle)["window_end"])
 
 
-def simulate(paths: LakehousePaths, *, compressors: int = 200, days: int = 1, start: date | None = None,
-             seed: int = 42, profile: FleetProfile | None = None,
-             progress: Progress | None = None) -> SimulationReport:
-    """Simulate a fleet and write its files under `lh_bronze_raw` `Files/`.
-
-    Writes `landing/telemetry/date=YYYY-MM-DD/telemetry_YYYYMMDD_HH.parquet` (one file per arrival hour;
-    rows arriving after the window are capped into its last hour), `reference/{compressors,stations,
-    basins}.parquet` and `labels/failure_labels.parquet`. Every file is written atomically, and the same
-    arguments rewrite the same files with the same contents.
-
-    Args:
-        paths: Where the lakehouses are; only local roots are supported.
-        compressors: Fleet size (1 to 4,700 and more).
-        days: Number of days to simulate.
-        start: First UTC day; default today (UTC) minus `days`, so the data ends at today 00:00 UTC.
-        seed: Random seed; fleet, failure plan and each day's readings derive from it.
-        profile: Fleet profile; default `load_profile()`.
-        progress: Called as `progress(step, done, total)` after the reference files ("reference") and after
-            each day's landing files ("day").
-
-    Returns:
-        A report of what was written.
-
-    Raises:
-        UsageError: Bad sizes, a non-local lakehouse, or days outside the failure-plan horizon.
-    """
-    began = time.perf_counter()
-    if not paths.is_local:
-        raise UsageError(f"the simulator writes to a local lakehouse root only (got {paths!r})")
-    profile = profile or load_profile()
-    first = _window(start, days, profile)
-    fleet = build_fleet(compressors, seed, profile)
-    plan = build_plan(fleet)
-    window_start = day_us(first)
-    window_end = window_start + days * US_PER_DAY
-    notify = progress or (lambda step, done, total: None)
-
-    labels = labels_table(fleet, plan, window_start, window_end)
-    references = tuple(write_parquet_atomic(table, reference_file(paths, name)) for name, table in (
-        ("compressors", compressors_table(fleet)), ("stations", stations_table(fleet)),
-        ("basins", basins_table(fleet))))
-    labels_path = write_parquet_atomic(labels, labels_file(paths))
-    _record_window_end(paths, datetime.combine(first + timedelta(days=days), datetime.min.time(), UTC))
-    notify("reference", len(references) + 1, len(references) + 1)
-
+def _write_days(paths: LakehousePaths, fleet: Fleet, plan: FailurePlan, first: date, days: int, seed: int,
+                notify: Progress) -> tuple[list[str], int]:
+    """Generate each day and write its hourly landing files (in a small writer pool); the files and readings."""
     files: list[str] = []
     readings = 0
     with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="altaviz-simulate") as pool:
@@ -153,6 +111,54 @@ def simulate(paths: LakehousePaths, *, compressors: int = 200, days: int = 1, st
         for future in pending:
             files.append(future.result())
     notify("day", days, days)
+    return files, readings
+
+
+def simulate(paths: LakehousePaths, *, compressors: int = 200, days: int = 1, start: date | None = None,
+             seed: int = 42, profile: FleetProfile | None = None,
+             progress: Progress | None = None) -> SimulationReport:
+    """Simulate a fleet and write its files under `lh_bronze_raw` `Files/`.
+
+    Writes `landing/telemetry/date=YYYY-MM-DD/telemetry_YYYYMMDD_HH.parquet` (one file per arrival hour;
+    rows arriving after the window are capped into its last hour), `reference/{compressors,stations,
+    basins}.parquet` and `labels/failure_labels.parquet`. Every file is written atomically, and the same
+    arguments rewrite the same files with the same contents.
+
+    Args:
+        paths: Where the lakehouses are; only local roots are supported.
+        compressors: Fleet size (1 to 4,700 and more).
+        days: Number of days to simulate.
+        start: First UTC day; default today (UTC) minus `days`, so the data ends at today 00:00 UTC.
+        seed: Random seed; fleet, failure plan and each day's readings derive from it.
+        profile: Fleet profile; default `load_profile()`.
+        progress: Called as `progress(step, done, total)` after the reference files ("reference") and after
+            each day's landing files ("day").
+
+    Returns:
+        A report of what was written.
+    Raises:
+        UsageError: Bad sizes, a non-local lakehouse, or days outside the failure-plan horizon.
+    """
+    began = time.perf_counter()
+    if not paths.is_local:
+        raise UsageError(f"the simulator writes to a local lakehouse root only (got {paths!r})")
+    profile = profile or load_profile()
+    first = _window(start, days, profile)
+    fleet = build_fleet(compressors, seed, profile)
+    plan = build_plan(fleet)
+    window_start = day_us(first)
+    window_end = window_start + days * US_PER_DAY
+    notify = progress or (lambda step, done, total: None)
+
+    labels = labels_table(fleet, plan, window_start, window_end)
+    references = tuple(write_parquet_atomic(table, reference_file(paths, name)) for name, table in (
+        ("compressors", compressors_table(fleet)), ("stations", stations_table(fleet)),
+        ("basins", basins_table(fleet))))
+    labels_path = write_parquet_atomic(labels, labels_file(paths))
+    _record_window_end(paths, datetime.combine(first + timedelta(days=days), datetime.min.time(), UTC))
+    notify("reference", len(references) + 1, len(references) + 1)
+
+    files, readings = _write_days(paths, fleet, plan, first, days, seed, notify)
     return SimulationReport(
         compressors=compressors,
         days=days,
