@@ -78,8 +78,8 @@ def run_pipeline_command(
         raise UsageError("give --stack, or both --workspace-id and --pipeline-id")
     if timeout_minutes < 1:
         raise UsageError(f"--timeout-minutes must be a positive integer (got {timeout_minutes})")
-    from altaviz.deploy.credentials import fabric_token_provider
     from altaviz.fabric.client import FabricClient
+    from altaviz.fabric.credentials import fabric_token_provider
 
     with FabricClient(fabric_token_provider(), base_url=api_url) as client:
         instance = run_pipeline(client, workspace_id, pipeline_id, parse_params(param or []), wait=wait,

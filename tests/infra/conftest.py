@@ -10,7 +10,7 @@ from fabric_stack import copy_checkout
 from fake_fabric import TOKEN, FakeFabric, FakeFabricServer
 from provider_protocol import Engine, ProviderServer
 
-from altaviz.deploy.credentials import TOKEN_ENV
+from altaviz.fabric.credentials import TOKEN_ENV
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from azure.core.credentials import AccessToken
 
-from altaviz.deploy.credentials import FABRIC_SCOPE, TOKEN_ENV, _CachedCredentialToken, fabric_token_provider
+from altaviz.fabric.credentials import FABRIC_SCOPE, TOKEN_ENV, _CachedCredentialToken, fabric_token_provider
 
 
 def test_token_from_the_environment_wins(monkeypatch):

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from altaviz.deploy.credentials import fabric_token_provider
 from altaviz.deploy.definitions import (
     DefaultLakehouse,
     ItemDefinition,
@@ -28,6 +27,7 @@ from altaviz.deploy.definitions import (
     pipeline_definition,
 )
 from altaviz.fabric.client import DEFAULT_BASE_URL, FabricClient
+from altaviz.fabric.credentials import fabric_token_provider
 from altaviz.fabric.gitformat import PLATFORM_FILE
 from altaviz.fabric.items import DataPipelines, ItemRef, Lakehouses, Notebooks, WorkspaceItems
 from altaviz.fabric.jobs import Schedules

@@ -18,28 +18,29 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 from altaviz.errors import AltavizError
+from altaviz.source_version import (  # noqa: F401  (re-exported: what the wheel is built from and versioned by)
+    PYPROJECT,
+    SOURCE_DIRS,
+    base_version,
+    pyproject_settings,
+    source_files,
+    source_hash,
+    wheel_version,
+)
 
-SOURCE_DIRS = ("libs/altaviz", "config")
-PYPROJECT = "pyproject.toml"
-WHEEL_TABLES = ("build-system", "project", "tool.hatch")
 ENVIRONMENT_README = ("# altaviz\n\nThe altaviz library as a Fabric Environment runs it, built by "
                       "`altaviz.deploy.wheel`. Its notebooks and pipelines are deployed as Fabric items.\n")
-IGNORED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"})
-IGNORED_SUFFIXES = (".pyc", ".pyo")
-HASH_LABEL_LENGTH = 12
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest a zip can record
 DEFAULT_OUT_DIR = Path(tempfile.gettempdir()) / "altaviz-wheels"
 
@@ -62,59 +63,6 @@ def project_root() -> Path:
     if not (root / "pyproject.toml").is_file():
         raise WheelBuildError(f"{root} is not an altaviz checkout (no pyproject.toml): pass the checkout folder")
     return root
-
-
-def source_files(root: Path) -> list[Path]:
-    """The files the Environment's wheel is built from, relative to `root`, sorted (caches and bytecode left out)."""
-    root = Path(root)
-    found = [root / PYPROJECT] if (root / PYPROJECT).is_file() else []
-    for folder in SOURCE_DIRS:
-        for path in (root / folder).rglob("*"):
-            relative = path.relative_to(root)
-            if path.is_file() and not IGNORED_DIRS.intersection(relative.parts) and path.suffix not in IGNORED_SUFFIXES:
-                found.append(path)
-    return sorted((p.relative_to(root) for p in found), key=lambda p: p.as_posix())
-
-
-def source_hash(root: Path) -> str:
-    """The sha256 (hex) of the wheel's sources: each file's relative path and bytes, `pyproject.toml` by the
-    tables that shape a wheel (so a pytest or ruff setting does not republish the Environment)."""
-    digest = hashlib.sha256()
-    for relative in source_files(root):
-        path = Path(root) / relative
-        body = wheel_settings(path) if relative.as_posix() == PYPROJECT else path.read_bytes()
-        digest.update(relative.as_posix().encode("utf-8") + b"\0" + body + b"\0")
-    return digest.hexdigest()
-
-
-def wheel_settings(pyproject: Path) -> bytes:
-    """The `pyproject.toml` tables that shape a wheel (`WHEEL_TABLES`), as canonical JSON."""
-    settings = _pyproject(pyproject.parent)
-    picked = {}
-    for dotted in WHEEL_TABLES:
-        table: object = settings
-        for key in dotted.split("."):
-            table = table.get(key) if isinstance(table, dict) else None
-        picked[dotted] = table
-    return json.dumps(picked, sort_keys=True).encode("utf-8")
-
-
-def _pyproject(root: Path) -> dict:
-    with (Path(root) / PYPROJECT).open("rb") as handle:
-        return tomllib.load(handle)
-
-
-def base_version(root: Path) -> str:
-    """The public version in `pyproject.toml` (any local label dropped)."""
-    version = _pyproject(root).get("project", {}).get("version")
-    if not version:
-        raise WheelBuildError(f"{root}/pyproject.toml has no [project] version")
-    return str(version).split("+")[0]
-
-
-def wheel_version(root: Path) -> str:
-    """The version the wheel gets: `<pyproject version>+h<first 12 hex of the source hash>`."""
-    return f"{base_version(root)}+h{source_hash(root)[:HASH_LABEL_LENGTH]}"
 
 
 def wheel_content_hash(wheel: Path) -> str:
@@ -173,7 +121,7 @@ def build_wheel(root: Path | None = None, out_dir: Path | None = None, *, python
 def _environment_only(copy: Path) -> None:
     """Give the copy a fixed README and an empty folder for each force-included source it lacks (notebooks and
     pipelines): hatchling needs both to exist, and the Environment's wheel carries neither."""
-    settings = _pyproject(copy)
+    settings = pyproject_settings(copy)
     readme = settings.get("project", {}).get("readme")
     readme = readme.get("file") if isinstance(readme, dict) else readme
     if isinstance(readme, str):
