@@ -9,16 +9,13 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 # Spark uses $JAVA_HOME/bin/java when JAVA_HOME is set, else java from PATH; check the same one.
 JAVA := $(if $(JAVA_HOME),$(JAVA_HOME)/bin/java,java)
 
-# The suite runs in two pytest workers (each with its own Spark session), files kept whole on one worker.
-PYTEST_WORKERS ?= 2
-
 .PHONY: run test bench check-java venv jars clean
 
 run: check-java $(STAMP) jars
 	$(VENV)/bin/altaviz run
 
 test: check-java $(STAMP) jars
-	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: check-java $(STAMP) jars
 	$(VENV)/bin/altaviz bench --compressors 4700 --days 1
