@@ -54,3 +54,10 @@ def test_throttling_and_server_errors_are_retryable_client_errors_are_not(status
                                                   (None, None)])
 def test_retry_after_is_a_positive_number_of_seconds_or_nothing(header, expected):
     assert retry_after(_response(429, header)) == expected
+
+
+def test_an_operations_retry_after_zero_means_poll_now():
+    """Between polls of a long-running operation `Retry-After: 0` is kept (poll at once), unlike an error retry."""
+    assert retry_after(_response(202, "0"), zero_means_now=True) == 0.0
+    assert retry_after(_response(202, "-1"), zero_means_now=True) is None
+    assert retry_after(_response(202, "20"), zero_means_now=True) == 20.0

@@ -2,7 +2,8 @@
 
 Throttling (429), server errors (5xx) and network failures are retried. The wait is the response's
 `Retry-After` seconds when it gives a positive number, else exponential backoff (1 s, 2 s, 4 s, ... capped at
-60 s); `Retry-After: 0` or an HTTP date falls back to the backoff rather than retrying in a tight loop.
+60 s); `Retry-After: 0` or an HTTP date falls back to the backoff rather than retrying in a tight loop
+(a long-running operation's `Retry-After: 0` between polls still means "poll now").
 """
 
 from __future__ import annotations
@@ -29,14 +30,20 @@ def last_response(state: RetryCallState) -> requests.Response | None:
     return None if outcome is None or outcome.failed else outcome.result()
 
 
-def retry_after(response: requests.Response | None) -> float | None:
-    """`Retry-After` in seconds when the response gives a positive number, else None."""
+def retry_after(response: requests.Response | None, *, zero_means_now: bool = False) -> float | None:
+    """`Retry-After` in seconds when the response gives a positive number, else None.
+
+    With `zero_means_now` (a long-running operation pacing its polls, not an error being retried), `0` is
+    kept: poll again at once.
+    """
     value = response.headers.get("Retry-After") if response is not None else None
     try:
         seconds = float(value) if value is not None else None
     except ValueError:
         return None
-    return seconds if seconds is not None and seconds > 0 else None
+    if seconds is None or seconds < 0:
+        return None
+    return seconds if seconds > 0 or zero_means_now else None
 
 
 def wait_seconds(state: RetryCallState) -> float:

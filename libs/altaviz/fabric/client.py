@@ -199,7 +199,7 @@ class FabricClient:
                                  "it is not a long-running operation this client can follow")
         budget = self.max_wait_seconds if max_wait_seconds is None else max_wait_seconds
         started = self.clock()
-        delay = retry_after(response)
+        delay = retry_after(response, zero_means_now=True)
         status = "NotStarted"
         while True:
             remaining = budget - (self.clock() - started)
@@ -214,7 +214,7 @@ class FabricClient:
                 return self._operation_result(operation_id, poll, has_result)
             if status not in OPERATION_RUNNING:  # Failed, Undefined, or a status added after this was written
                 raise _operation_error(operation_id, status, state.get("error") or {})
-            delay = retry_after(poll)
+            delay = retry_after(poll, zero_means_now=True)
 
     def list_paged(self, path: str, key: str = "value", params: Mapping[str, Any] | None = None) -> list[Any]:
         """GET every page of a list, following `continuationToken` (or `continuationUri`) until it is absent.
