@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from altaviz.console import RootOption, err, lakehouse_paths, out, progress
+from altaviz.console import RootOption, err, lakehouse_paths, out, progress, run_context
 from altaviz.errors import AltavizError, UsageError, described, one_line
 from altaviz.fabric_command import fabric_app
 from altaviz.pipeline_command import WaitOption, pipeline_app
@@ -37,12 +37,7 @@ _paths = lakehouse_paths
 _progress = progress
 
 
-def _context(root: str | None):
-    from altaviz.runtime.context import RunContext
-    from altaviz.runtime.spark import get_spark
-
-    _progress("starting Spark")
-    return RunContext.create(get_spark(), _paths(root), progress=_progress)
+_context = run_context
 
 
 def _positive(name: str, value: int) -> int:

@@ -27,3 +27,12 @@ def lakehouse_paths(root: str | None):
     from altaviz.lakehouse.paths import resolve_paths
 
     return resolve_paths(root)
+
+
+def run_context(root: str | None):
+    """A run context on the local lakehouse at `root`, starting Spark (said first: it takes a few seconds)."""
+    from altaviz.runtime.context import RunContext
+    from altaviz.runtime.spark import get_spark
+
+    progress("starting Spark")
+    return RunContext.create(get_spark(), lakehouse_paths(root), progress=progress)

@@ -7,19 +7,11 @@ from typing import Annotated
 
 import typer
 
-from altaviz.console import RootOption, lakehouse_paths, out, progress
+from altaviz.console import RootOption, out, run_context
 from altaviz.errors import UsageError
 
 quality_app = typer.Typer(help="See and release the Silver windows a failed block quality check holds out of Gold.",
                           no_args_is_help=True, rich_markup_mode=None)
-
-
-def _context(root: str | None):
-    from altaviz.runtime.context import RunContext
-    from altaviz.runtime.spark import get_spark
-
-    progress("starting Spark")
-    return RunContext.create(get_spark(), lakehouse_paths(root), progress=progress)
 
 
 @quality_app.command("holds")
@@ -32,7 +24,7 @@ def holds_list(
         raise UsageError(f"--status must be held, passed, released or all (got {status!r})")
     from altaviz.stages import quality
 
-    rows = quality.list_holds(_context(lakehouse_root), status=None if status == "all" else status)
+    rows = quality.list_holds(run_context(lakehouse_root), status=None if status == "all" else status)
     if not rows:
         out.print("no held windows" if status == "held" else f"no holds with status {status}", highlight=False)
         return
@@ -56,6 +48,6 @@ def release(
     from altaviz.stages import quality
 
     who = by or os.environ.get("USER") or "unknown"
-    row = quality.release(_context(lakehouse_root), silver_run_id, by=who, note=note)
+    row = quality.release(run_context(lakehouse_root), silver_run_id, by=who, note=note)
     out.print(f"released the window of Silver run {row['silver_run_id']} ({row['clean_rows']:,} clean row(s)) "
               f"by {row['resolved_by']}: the next Gold run takes its rows", highlight=False, markup=False)

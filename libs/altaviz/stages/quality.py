@@ -118,14 +118,6 @@ def gate(ctx: RunContext, config: QualityConfig, inputs: QualityInputs, *, run_i
     return results, blocked, reevaluated
 
 
-def _held_rows(ctx: RunContext) -> list[dict[str, Any]]:
-    if not ctx.lakehouse.exists(SILVER_HOLDS):
-        return []
-    from pyspark.sql import functions as F
-
-    return ctx.lakehouse.read(SILVER_HOLDS).where(F.col("status") == HELD).toArrow().to_pylist()
-
-
 def _inputs_of(ctx: RunContext, row: dict[str, Any]) -> QualityInputs:
     """The held window's checks' inputs again: its counts, its stored clean rows and the fleet as stored now."""
     from pyspark.sql import functions as F
@@ -152,7 +144,7 @@ def reevaluate(ctx: RunContext, config: QualityConfig, *, run_id: str, at: datet
     from altaviz.quality import evaluate, failed_blocks, results_frame
 
     outcomes, passed_rows = [], []
-    for row in _held_rows(ctx):
+    for row in list_holds(ctx):
         held_id = row["silver_run_id"]
         results = evaluate(_inputs_of(ctx, row), config)
         ctx.lakehouse.write(QUALITY_CHECKS, results_frame(ctx.spark, results, run_id=held_id, checked_at=at),
