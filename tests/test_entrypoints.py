@@ -14,7 +14,7 @@ from altaviz import entrypoints
 from altaviz.errors import ConfigError, FabricApiError
 from altaviz.lakehouse.files import LocalFileStore
 from altaviz.lakehouse.paths import LocalLakehousePaths, TableRef
-from altaviz.stages import StageResult
+from altaviz.reports import GoldReport, SilverReport, StageResult
 
 WS = "cfafbeb1-8037-4d0c-896e-a46fb27ff229"
 LAKEHOUSE_IDS = {"lh_bronze_raw": "b0000000-0000-4000-8000-000000000001",
@@ -97,8 +97,8 @@ def test_a_failed_block_check_holds_the_window_and_the_notebook_succeeds(monkeyp
     failed = {"name": "fleet_completeness", "check": "completeness", "level": "block", "metric": 0.4,
               "comparison": ">=", "threshold": 0.85,
               "passed": False, "message": ""}
-    result = StageResult("silver", 10, 4, 1.0, {"run_id": "s-1", "quality": [failed],
-                                                "blocked": ["fleet_completeness"], "held": True})
+    result = StageResult("silver", 10, 4, 1.0, SilverReport("s-1", quality=[failed],
+                                                         blocked=["fleet_completeness"], held=True))
     monkeypatch.setattr("altaviz.stages.silver.run", lambda ctx, as_of=None: result)
     document = json.loads(entrypoints.silver_cleanse(None, notebook_run, as_of="2026-11-22T00:00:00Z", run_id="r"))
     assert document["details"]["held"] is True
@@ -111,12 +111,18 @@ def test_a_failed_block_check_holds_the_window_and_the_notebook_succeeds(monkeyp
 
 def test_stage_exit_values_carry_the_run_id_environment_and_as_of(monkeypatch, notebook_run, tmp_path):
     """Gold's exit JSON: the pipeline's run id, the environment, the as-of time and the stage's numbers."""
-    result = StageResult("gold", 5, 3, 2.0, {"agg_rows": 3})
+    result = StageResult("gold", 5, 3, 2.0, GoldReport("g-1", agg_rows=3, alerts_opened=1, alerts=[{"alert_id": "a"}]))
     monkeypatch.setattr("altaviz.stages.gold.run", lambda ctx, as_of=None: result)
     document = json.loads(entrypoints.gold_aggregate(None, notebook_run, as_of="2026-11-22T05:00:00Z", run_id="run-9",
                                                      environment="staging"))
+    details = document.pop("details")
     assert document == {"run_id": "run-9", "environment": "staging", "as_of": "2026-11-22T05:00:00+00:00",
-                        "stage": "gold", "rows_in": 5, "rows_out": 3, "seconds": 2.0, "details": {"agg_rows": 3}}
+                        "stage": "gold", "rows_in": 5, "rows_out": 3, "seconds": 2.0}
+    # The typed report, less the alert list (the monitor's): it reads back as the same report.
+    assert (details["run_id"], details["agg_rows"], details["alerts_opened"]) == ("g-1", 3, 1)
+    assert "alerts" not in details
+    assert StageResult.from_dict({**document, "details": details}).report == GoldReport("g-1", agg_rows=3,
+                                                                                          alerts_opened=1)
     (record,) = _journal(tmp_path, "run-9")
     assert (record["stage"], record["status"], record["rows_in"], record["environment"]) == (
         "gold", "Succeeded", 5, "staging")

@@ -23,7 +23,7 @@ from altaviz.pipeline_command import WaitOption, pipeline_app
 from altaviz.quality_command import quality_app
 
 if TYPE_CHECKING:
-    from altaviz.stages import StageResult
+    from altaviz.reports import BronzeReport, StageResult
 
 app = typer.Typer(
     name="altaviz",
@@ -66,15 +66,15 @@ def _parse_timestamp(value: str | None) -> datetime | None:
 
 
 def _print_report(result: StageResult) -> None:
-    d = result.details
-    out.print(f"{result.stage}: {d['files_landed']} file(s) landed, {d['files_skipped']} already landed, "
-              f"{len(d['files_rejected'])} set aside; {d['rows_read']:,} reading(s) read, "
-              f"{d['rows_landed']:,} new, {d['rows_duplicate']:,} already present or repeated "
+    d: BronzeReport = result.report  # type: ignore[assignment]
+    out.print(f"{result.stage}: {d.files_landed} file(s) landed, {d.files_skipped} already landed, "
+              f"{len(d.files_rejected)} set aside; {d.rows_read:,} reading(s) read, "
+              f"{d.rows_landed:,} new, {d.rows_duplicate:,} already present or repeated "
               f"({result.seconds:.1f}s)", highlight=False)
-    for rejected in d["files_rejected"]:
+    for rejected in d.files_rejected:
         where = f" -> {rejected['set_aside_to']}" if rejected["set_aside_to"] else ""
         out.print(f"  set aside: {rejected['file']}: {rejected['reason']}{where}", highlight=False)
-    for file, extra in d["extra_columns"].items():
+    for file, extra in d.extra_columns.items():
         out.print(f"  ignored extra column(s) in {file}: {', '.join(extra)}", highlight=False)
 
 
@@ -116,7 +116,7 @@ def ingest(
         raise UsageError(f"no such file or directory: {missing[0]}")
     result = bronze.run(_context(lakehouse_root), sources=paths)
     _print_report(result)
-    if strict and result.details["files_rejected"]:
+    if strict and result.report.files_rejected:  # type: ignore[attr-defined]
         raise typer.Exit(1)
 
 
@@ -130,12 +130,13 @@ def run(
     wait: WaitOption = 0.0,
 ) -> None:
     """The main job: simulate a demo fleet if nothing has landed, then run pipelines/pl_altaviz_hourly."""
+    from altaviz import tables
     from altaviz.pipeline_command import execute as execute_pipeline
     from altaviz.pipeline_command import exit_documents, print_run, raise_if_failed, simulated_as_of, take_lease
+    from altaviz.reports import StageResult
     from altaviz.runner.plan import build_plan
     from altaviz.runner.project import medallion_pipeline, notebooks_for
     from altaviz.simulator import simulate as run_simulation
-    from altaviz.stages import StageResult, bronze
 
     params = {"as_of": _parse_timestamp(as_of).isoformat()} if as_of else {}  # type: ignore[union-attr]
     folder = medallion_pipeline()
@@ -147,7 +148,7 @@ def run(
         ctx = _context(lakehouse_root)
         out.print(f"Delta back end: {ctx.lakehouse.backend.name}", highlight=False)
         landing = ctx.paths.files_path("lh_bronze_raw", ctx.settings.bronze.landing_dir)
-        if not ctx.files.list_files(landing) and not ctx.lakehouse.exists(bronze.TELEMETRY_RAW):
+        if not ctx.files.list_files(landing) and not ctx.lakehouse.exists(tables.TELEMETRY_RAW):
             demo = ctx.settings.demo
             _progress(f"nothing has landed: simulating a demo fleet of {demo.compressors} compressors x "
                       f"{demo.days} day(s)")
@@ -163,7 +164,7 @@ def run(
     for document in exit_documents(result):
         printer = printers.get(document.get("stage"))
         if printer:
-            printer(StageResult(**{k: document[k] for k in ("stage", "rows_in", "rows_out", "seconds", "details")}))
+            printer(StageResult.from_dict(document))
     print_run(result)
     raise_if_failed(result)
 

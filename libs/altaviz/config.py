@@ -157,47 +157,11 @@ class DemoSettings:
             raise ConfigError(f"demo.days must be >= 1 (got {self.days})")
 
 
-@dataclass(frozen=True)
-class PhysicalLimits:
-    """Bounds outside which a sensor value cannot be physical, per sensor column."""
-
-    vibration_mms: tuple[float, float] = (0.0, 100.0)
-    discharge_temp_f: tuple[float, float] = (-60.0, 700.0)
-    suction_pressure_psi: tuple[float, float] = (0.0, 1500.0)
-    discharge_pressure_psi: tuple[float, float] = (0.0, 5000.0)
-    horsepower_consumption: tuple[float, float] = (0.0, 20000.0)
-    gas_flow_mcf: tuple[float, float] = (0.0, 200000.0)
-
-    def __post_init__(self) -> None:
-        for name, (low, high) in dataclasses.asdict(self).items():
-            if not low < high:
-                raise ConfigError(f"silver.physical_limits.{name} must be [low, high] with low < high")
-
-
 def _require_positive(settings: object, section: str, names: tuple[str, ...]) -> None:
     """Refuse a zero or negative value for any of `names`, naming `section.name`."""
     for name in names:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{section}.{name} must be > 0 (got {getattr(settings, name)})")
-
-
-@dataclass(frozen=True)
-class SilverSettings:
-    """How Silver validates readings (see config/pipeline.yaml for what each knob means)."""
-
-    lateness_hours: float = 168.0
-    future_tolerance_minutes: float = 5.0
-    stuck_readings: int = 6
-    outlier_sigma: float = 4.0
-    outlier_history_hours: float = 24.0
-    outlier_min_history: int = 48
-    physical_limits: PhysicalLimits = field(default_factory=PhysicalLimits)
-
-    def __post_init__(self) -> None:
-        if self.stuck_readings < 2:
-            raise ConfigError(f"silver.stuck_readings must be >= 2 (got {self.stuck_readings})")
-        _require_positive(self, "silver", ("lateness_hours", "future_tolerance_minutes", "outlier_sigma",
-                                           "outlier_history_hours"))
 
 
 @dataclass(frozen=True)
@@ -223,7 +187,6 @@ class Settings:
     """All pipeline settings (config/pipeline.yaml)."""
 
     bronze: BronzeSettings = field(default_factory=BronzeSettings)
-    silver: SilverSettings = field(default_factory=SilverSettings)
     gold: GoldSettings = field(default_factory=GoldSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
 
@@ -231,7 +194,12 @@ class Settings:
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Load `pipeline.yaml` (or `path`) into frozen, validated Settings."""
     file = Path(path) if path else config_file("pipeline.yaml")
-    return build_strict(Settings, load_yaml(file), "")
+    data = load_yaml(file)
+    if isinstance(data, dict) and "silver" in data:
+        raise ConfigError(f"{file}: key silver is no longer read: Silver's rules and their parameters "
+                          "(lateness, stuck readings, outlier sigma, physical limits) are declared under "
+                          "`rules:` in config/quality.yaml")
+    return build_strict(Settings, data, "")
 
 
 def secret_env_var(name: str) -> str:

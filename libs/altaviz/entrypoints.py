@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from altaviz.errors import ConfigError
 from altaviz.fabric import FABRIC_API_URL
 from altaviz.lakehouse.paths import LAKEHOUSES, LakehousePaths, LocalLakehousePaths, OneLakePaths
+from altaviz.reports import GoldReport, SilverReport
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -114,9 +115,10 @@ def pipeline_monitor(ctx: RunContext, notebookutils: Any, *, environment: str, k
 
 
 def _exit_value(result: StageResult, *, run_id: str, environment: str, as_of: datetime | None) -> str:
-    details = {k: v for k, v in result.details.items() if k != "alerts"}  # the alert list is the monitor's
     document: dict[str, Any] = {"run_id": run_id, "environment": environment,
-                                "as_of": as_of.isoformat() if as_of else None, **result.to_dict(), "details": details}
+                                "as_of": as_of.isoformat() if as_of else None, **result.to_dict()}
+    if isinstance(result.report, GoldReport):
+        document["details"] = {k: v for k, v in document["details"].items() if k != "alerts"}  # the monitor's
     return json.dumps(document, default=str)
 
 
@@ -147,10 +149,11 @@ def bronze_ingest(spark: SparkSession, notebookutils: Any, *, run_id: str = "", 
 def _quality_report(result: StageResult) -> None:
     from altaviz.quality import CheckResult, format_report
 
-    for line in format_report([CheckResult(**r) for r in result.details.get("quality", [])]):
+    report: SilverReport = result.report  # type: ignore[assignment]
+    for line in format_report([CheckResult(**r) for r in report.quality]):
         _say(f"quality: {line}")
-    if result.details.get("held"):
-        _say(f"quality: window {result.details['run_id']} HELD out of Gold ({', '.join(result.details['blocked'])} "
+    if report.held:
+        _say(f"quality: window {report.run_id} HELD out of Gold ({', '.join(report.blocked)} "
              "failed); Gold runs on without its rows until a later run passes it or an operator releases it")
 
 
@@ -217,14 +220,14 @@ def _refresh(notebookutils: Any, names: list[str], api_base: str) -> StageResult
     from altaviz.errors import FabricApiError
     from altaviz.fabric.client import FabricClient
     from altaviz.fabric.sql_endpoint import failed_tables, refresh_sql_endpoint
-    from altaviz.stages import StageResult
+    from altaviz.reports import RefreshReport, StageResult
 
     started = datetime.now(UTC)
-    details: dict[str, Any] = {"lakehouses": {}}
+    lakehouses: dict[str, dict[str, Any]] = {}
     if runtime_paths(notebookutils).is_local:
-        details["skipped"] = "local lakehouse: altaviz sql reads the Delta tables directly, nothing to refresh"
-        _say(f"sql endpoint refresh: {details['skipped']}")
-        return StageResult("sql_endpoint_refresh", 0, 0, 0.0, details)
+        skipped = "local lakehouse: altaviz sql reads the Delta tables directly, nothing to refresh"
+        _say(f"sql endpoint refresh: {skipped}")
+        return StageResult("sql_endpoint_refresh", 0, 0, 0.0, RefreshReport(skipped=skipped))
     workspace_id = notebookutils.runtime.context.get("currentWorkspaceId")
     token = notebookutils.credentials.getToken("pbi")
     problems, tables, synced = [], 0, 0
@@ -232,7 +235,7 @@ def _refresh(notebookutils: Any, names: list[str], api_base: str) -> StageResult
         for name in names:
             syncs = refresh_sql_endpoint(client, workspace_id, _lakehouse_id(notebookutils, name))
             failed = failed_tables(syncs)
-            details["lakehouses"][name] = {"tables": len(syncs), "failed": [s.table for s in failed]}
+            lakehouses[name] = {"tables": len(syncs), "failed": [s.table for s in failed]}
             _say(f"sql endpoint refresh: {name}: {len(syncs)} table(s), {len(failed)} failed")
             problems += [f"{name}.{s.table}: {s.error or s.status}" for s in failed]
             tables += len(syncs)
@@ -240,4 +243,4 @@ def _refresh(notebookutils: Any, names: list[str], api_base: str) -> StageResult
     if problems:
         raise FabricApiError(f"SQL analytics endpoint metadata sync failed for {'; '.join(problems)}")
     seconds = round((datetime.now(UTC) - started).total_seconds(), 3)
-    return StageResult("sql_endpoint_refresh", tables, synced, seconds, details)
+    return StageResult("sql_endpoint_refresh", tables, synced, seconds, RefreshReport(lakehouses=lakehouses))

@@ -13,7 +13,7 @@ from altaviz.monitoring.monitor import PipelineMonitor
 from altaviz.monitoring.records import FLEET_ALERTS, PIPELINE_RUNS, QUALITY_CHECKS
 from altaviz.monitoring.settings import MonitorSettings
 from altaviz.quality import QualityGateError
-from altaviz.stages import StageResult
+from altaviz.reports import GoldReport, SilverReport, StageResult
 
 CHECK = {"name": "fleet_completeness", "check": "completeness", "level": "block", "metric": 0.4,
          "comparison": ">=", "threshold": 0.85, "passed": False, "message": ""}
@@ -74,8 +74,8 @@ def test_a_stage_is_journalled_with_its_numbers_and_sent_as_log_rows(journal):
     """Succeeded stage: timing, rows, rejects, version, environment in the journal; one PipelineRuns row sent."""
     azure = FakeAzure()
     with _monitor(journal, azure=azure).stage("silver") as outcome:
-        outcome.result = StageResult("silver", 100, 90, 2.5, {"rejected_rows": 10, "quality": [
-            {**CHECK, "passed": True, "metric": 0.99}]})
+        outcome.result = StageResult("silver", 100, 90, 2.5, SilverReport(rejected_rows=10, quality=[
+            {**CHECK, "passed": True, "metric": 0.99}]))
     (record,) = journal.records()
     assert record["stage"] == "silver" and record["status"] == "Succeeded"
     assert (record["rows_in"], record["rows_out"], record["rows_rejected"], record["reject_rate"]) == (100, 90, 10, 0.1)
@@ -102,7 +102,7 @@ def test_a_blocked_quality_gate_sends_one_quality_card_and_no_failure_card(journ
     teams = FakeTeams()
     monitor = _monitor(journal, teams=teams)
     with pytest.raises(QualityGateError), monitor.stage("silver") as outcome:
-        outcome.result = StageResult("silver", 10, 4, 1.0, {"quality": [CHECK]})
+        outcome.result = StageResult("silver", 10, 4, 1.0, SilverReport(quality=[CHECK]))
         raise QualityGateError([CheckResult(**CHECK)])
     assert len(teams.cards) == 1 and "fleet_completeness" in str(teams.cards[0])
     summary = _monitor(journal, teams=teams).report_failure()
@@ -116,7 +116,7 @@ def test_new_critical_alerts_go_out_as_one_digest(journal):
     second = {**ALERT, "alert_id": "a2", "compressor_id": "CMP-00100", "value": 265.0}
     quiet = {**ALERT, "alert_id": "a3", "severity": "warning", "newly_critical": False}
     with _monitor(journal, azure=azure, teams=teams).stage("gold") as outcome:
-        outcome.result = StageResult("gold", 50, 20, 1.0, {"alerts_opened": 3, "alerts": [ALERT, second, quiet]})
+        outcome.result = StageResult("gold", 50, 20, 1.0, GoldReport(alerts_opened=3, alerts=[ALERT, second, quiet]))
     assert len(teams.cards) == 1
     assert "CMP-00068" in str(teams.cards[0]) and "CMP-00100" in str(teams.cards[0])
     alert_rows = dict(azure.sent)[FLEET_ALERTS.table_name]
@@ -139,7 +139,7 @@ def test_a_notebook_that_failed_before_reaching_altaviz_is_named_by_the_stage_it
     teams = FakeTeams()
     for stage in ("bronze", "silver"):
         with _monitor(journal).stage(stage) as outcome:
-            outcome.result = StageResult(stage, 1, 1, 0.1, {})
+            outcome.result = StageResult(stage, 1, 1, 0.1)
     summary = _monitor(journal, teams=teams).report_failure()
     assert summary["stage"] == "gold" and summary["error_type"] == "NoStageRecord"
     assert "after bronze, silver succeeded" in summary["error_message"]
@@ -151,7 +151,7 @@ def test_a_failing_sink_is_journalled_said_once_and_skipped_for_the_rest_of_the_
     azure, said = FakeAzure(fail=True), []
     for stage in ("bronze", "silver", "gold"):
         with _monitor(journal, azure=azure, said=said).stage(stage) as outcome:
-            outcome.result = StageResult(stage, 1, 1, 0.1, {})
+            outcome.result = StageResult(stage, 1, 1, 0.1)
     kinds = [r["kind"] for r in journal.records()]
     assert kinds.count("stage") == 3 and kinds.count("sink_error") == 1
     assert len(said) == 1 and "azure_monitor is unavailable" in said[0] and str(journal.path) in said[0]
@@ -163,7 +163,7 @@ def test_half_configured_azure_monitor_is_reported_once_naming_the_missing_varia
     said: list[str] = []
     for stage in ("bronze", "silver"):
         with _monitor(journal, settings=settings, said=said).stage(stage) as outcome:
-            outcome.result = StageResult(stage, 1, 1, 0.1, {})
+            outcome.result = StageResult(stage, 1, 1, 0.1)
     assert len(said) == 1 and "ALTAVIZ_MONITOR_DCR_ID" in said[0]
 
 

@@ -38,7 +38,7 @@ def test_shipped_config_has_typed_params_with_defaults():
 
 
 @pytest.mark.parametrize(("yaml_text", "expected"), [
-    ("check:\n" + VALID_ENTRY, ["unknown key check", "allowed keys: checks"]),
+    ("check:\n" + VALID_ENTRY, ["unknown key check", "allowed keys: rules, checks"]),
     ("checks:\n  - {name: f, check: freshness, treshold: 15, level: warn}\n",
      ["unknown key checks[0].treshold", "allowed keys: name, check, threshold, level, params"]),
     ("checks:\n  - {name: f, check: freshnes, threshold: 15, level: warn}\n",
@@ -58,12 +58,28 @@ def test_shipped_config_has_typed_params_with_defaults():
     ("checks:\n  - {name: f, check: freshness, level: warn}\n", ["missing key checks[0].threshold"]),
     ("checks:\n  - {name: f, check: freshness, threshold: soon, level: warn}\n",
      ["checks[0].threshold must be a number", "'soon'"]),
+    ("rules: null\nchecks: []\n", None),
+    ("checks: []\n", ["missing key rules"]),
+    ("rules:\n  - {rule: stuck_sensr}\nchecks: []\n",
+     ["rules[0]", "'stuck_sensr' is not a registered rule", "allowed rules: before_commissioning"]),
+    ("rules:\n  - {rule: impossible_value, params: {vibration_mms: [5, 1]}}\nchecks: []\n",
+     ["rules[0].params", "vibration_mms must be [low, high] with low < high"]),
+    ("rules:\n  - {rule: null_required_field, params: {strict: true}}\nchecks: []\n",
+     ["rules[0].params", "rule 'null_required_field' takes no params"]),
 ], ids=["unknown_top_level_key", "unknown_entry_key", "unknown_check", "bad_level", "duplicate_name",
-        "unknown_param", "params_on_paramless_check", "lookback_not_positive", "unknown_sensor", "missing_threshold", "threshold_not_number"])
+        "unknown_param", "params_on_paramless_check", "lookback_not_positive", "unknown_sensor", "missing_threshold",
+        "threshold_not_number", "empty_rules_is_allowed", "missing_rules", "unknown_rule", "bad_rule_param",
+        "params_on_paramless_rule"])
 def test_loader_rejects_bad_config_naming_the_problem(tmp_path, yaml_text, expected):
-    """Each invalid file raises ConfigError naming the file, the bad key or value and what is allowed."""
+    """Each invalid file raises ConfigError naming the file, the bad key or value and what is allowed (an empty
+    `rules:` is valid: no reading is rejected)."""
     path = tmp_path / "quality.yaml"
+    if not yaml_text.startswith(("rules", "checks: []")):
+        yaml_text = "rules: []\n" + yaml_text
     path.write_text(yaml_text, encoding="utf-8")
+    if expected is None:
+        assert load_quality_config(path).rules == ()
+        return
     with pytest.raises(ConfigError) as raised:
         load_quality_config(path)
     message = str(raised.value)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from altaviz import tables
 from altaviz.errors import UsageError
 from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.paths import LocalLakehousePaths
@@ -68,7 +69,7 @@ def landing(ctx) -> Path:
 
 
 def raw_count(ctx) -> int:
-    return ctx.lakehouse.read(bronze.TELEMETRY_RAW).count()
+    return ctx.lakehouse.read(tables.TELEMETRY_RAW).count()
 
 
 def test_landing_files_in_every_format_land_with_lineage(ctx, landing):
@@ -79,7 +80,7 @@ def test_landing_files_in_every_format_land_with_lineage(ctx, landing):
     result = bronze.run(ctx)
     assert result.details["files_landed"] == 3 and result.details["files_rejected"] == []
     assert result.rows_in == result.rows_out == 12 + 6 + 4
-    raw = ctx.lakehouse.read(bronze.TELEMETRY_RAW)
+    raw = ctx.lakehouse.read(tables.TELEMETRY_RAW)
     assert raw.count() == 22
     assert raw.select("event_id").distinct().count() == 22
     assert {Path(r.source_file).name for r in raw.select("source_file").distinct().collect()} == {
@@ -130,7 +131,7 @@ def test_the_duplicate_check_reads_only_partitions_a_batch_can_collide_with(spar
         bronze.run(ctx, sources=[str(write_parquet(tmp_path / f"in{i}" / "x.parquet", _readings(3, 4, start=at)))])
     resent = write_parquet(tmp_path / "again" / "x.parquet", _readings(3, 4, start=T0 + timedelta(days=30)))
     assert bronze.run(ctx, sources=[str(resent)]).rows_out == 0  # a resend of the day-30 hour still lands once
-    merges = [c for c in ctx.lakehouse.history(bronze.TELEMETRY_RAW) if c["operation"] == "MERGE"]
+    merges = [c for c in ctx.lakehouse.history(tables.TELEMETRY_RAW) if c["operation"] == "MERGE"]
     predicates = " ".join(c["operation_parameters"].get("predicate", "") for c in merges)
     assert "2026-11-20" not in predicates and "2026-12-20" in predicates  # day 0 is never a candidate again
     assert raw_count(ctx) == 36
@@ -179,7 +180,7 @@ def test_bad_files_are_set_aside_with_reasons_and_the_rest_lands(ctx, landing):
     for r in rejected.values():
         assert Path(r["set_aside_to"]).exists() and not Path(r["file"]).exists()
     assert good.exists()
-    ledger = ctx.lakehouse.read(bronze.INGESTED_FILES)
+    ledger = ctx.lakehouse.read(tables.INGESTED_FILES)
     reasons = {Path(r.source_file).name: (r.status, r.reason) for r in ledger.collect()}
     assert reasons["truncated.parquet"][0] == "rejected" and reasons["good.parquet"] == ("landed", None)
     assert bronze.run(ctx).details["files_rejected"] == []  # set aside once, not tripped over again
@@ -193,7 +194,7 @@ def test_unparseable_values_are_kept_for_silver_not_rejected_here(ctx, tmp_path)
     write_csv(path, rows)
     result = bronze.run(ctx, sources=[str(path)])
     assert result.rows_out == 2
-    bad = ctx.lakehouse.read(bronze.TELEMETRY_RAW).where(F.col("unparsed_values").isNotNull()).collect()
+    bad = ctx.lakehouse.read(tables.TELEMETRY_RAW).where(F.col("unparsed_values").isNotNull()).collect()
     assert len(bad) == 1 and json.loads(bad[0].unparsed_values) == {"vibration_mms": "abc"}
     assert bad[0].vibration_mms is None
 
@@ -229,7 +230,7 @@ def test_telemetry_raw_timestamps_are_utc_timestamp_not_ntz(ctx, landing):
     """The Delta schema stores reading and ingestion times as TIMESTAMP (UTC), never TIMESTAMP_NTZ."""
     write_parquet(landing / "x" / "a.parquet", _readings(1, 1))
     bronze.run(ctx)
-    log = Path(ctx.lakehouse.table_path(bronze.TELEMETRY_RAW)) / "_delta_log"
+    log = Path(ctx.lakehouse.table_path(tables.TELEMETRY_RAW)) / "_delta_log"
     meta = next(json.loads(line)["metaData"] for f in sorted(log.glob("*.json"))
                 for line in f.read_text().splitlines() if "metaData" in line)
     types = {f["name"]: f["type"] for f in json.loads(meta["schemaString"])["fields"]}
@@ -242,7 +243,7 @@ def test_source_file_is_the_plain_path_even_with_odd_characters(ctx, tmp_path):
     path = write_parquet(tmp_path / "user exports" / "day 1+2%.parquet", _readings(1, 2))
     result = bronze.run(ctx, sources=[str(path)])
     assert result.rows_out == 2
-    files = {r.source_file for r in ctx.lakehouse.read(bronze.TELEMETRY_RAW).select("source_file").collect()}
+    files = {r.source_file for r in ctx.lakehouse.read(tables.TELEMETRY_RAW).select("source_file").collect()}
     assert files == {str(path.resolve())}
 
 
@@ -255,5 +256,5 @@ def test_naive_parquet_timestamps_are_read_as_utc(ctx, tmp_path):
     row = {"compressor_id": "C1", "timestamp": datetime(2026, 11, 20, 6, 30), **{c: 1.0 for c in SENSOR_COLUMNS}}
     pq.write_table(pa.Table.from_pylist([row], schema), path)
     assert bronze.run(ctx, sources=[str(path)]).rows_out == 1
-    stored = ctx.lakehouse.read(bronze.TELEMETRY_RAW).first().timestamp
+    stored = ctx.lakehouse.read(tables.TELEMETRY_RAW).first().timestamp
     assert stored.replace(tzinfo=None) == datetime(2026, 11, 20, 6, 30)

@@ -9,12 +9,14 @@ import pyarrow as pa
 import pytest
 from pyspark.sql import functions as F
 
+from altaviz import tables
 from altaviz.errors import UsageError
 from altaviz.lakehouse.paths import LocalLakehousePaths
 from altaviz.runtime.context import RunContext
-from altaviz.schemas import SENSOR_COLUMNS, telemetry_clean_schema
-from altaviz.stages import gold, gold_alerts, gold_health, gold_windows
-from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
+from altaviz.runtime.frames import small_frame
+from altaviz.schemas import SENSOR_COLUMNS, silver_runs_schema, telemetry_clean_schema
+from altaviz.stages import gold, gold_alerts, gold_windows
+from altaviz.tables import DIM_COMPRESSOR, DIM_STATION, TELEMETRY_CLEAN
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 NORMAL = {"vibration_mms": 3.0, "discharge_temp_f": 200.0, "suction_pressure_psi": 55.0,
@@ -59,6 +61,11 @@ def _store(ctx, rows: list[dict]) -> None:
         [pa.field(f.name, {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC"), "double": pa.float64(),
                            "date": pa.date32()}[f.dataType.typeName()]) for f in schema.fields]))
     ctx.lakehouse.write(TELEMETRY_CLEAN, arrow, mode="append", partition_by=["date"])
+    # Gold takes only rows of recorded Silver runs (a run killed before its record is not one).
+    if not ctx.lakehouse.exists(tables.SILVER_RUNS):
+        ctx.lakehouse.write(tables.SILVER_RUNS, small_frame(ctx.spark, [{
+            "run_id": "test", "as_of": T0, "raw_rows": 0, "clean_rows": 0, "rejected_rows": 0, "duplicate_rows": 0,
+            "balanced": True, "quality_passed": True, "finished_at": T0}], silver_runs_schema()))
 
 
 def _rows(df) -> dict:
@@ -89,7 +96,7 @@ def _recompute(ctx):
 
 
 def _assert_matches_recomputation(ctx) -> int:
-    stored, expected = _rows(ctx.lakehouse.read(gold_windows.SENSOR_READINGS_AGG)), _recompute(ctx)
+    stored, expected = _rows(ctx.lakehouse.read(tables.SENSOR_READINGS_AGG)), _recompute(ctx)
     assert stored.keys() == expected.keys()
     columns = ["reading_count", "pressure_differential_mean", "temp_rate_of_change_f_per_hr",
                *[f"{s}_{k}" for s in SENSOR_COLUMNS for k in ("mean", "std", "min", "max")]]
@@ -110,7 +117,6 @@ def test_hourly_runs_build_windows_from_stored_partials_and_match_a_recomputatio
     more dates than an hourly run does (a backfill, last), not on every run."""
     import dataclasses
 
-    from altaviz.stages import gold_windows
 
     ctx = dataclasses.replace(ctx, settings=dataclasses.replace(
         ctx.settings, gold=dataclasses.replace(ctx.settings.gold, optimize_check_every_runs=2)))
@@ -122,7 +128,7 @@ def test_hourly_runs_build_windows_from_stored_partials_and_match_a_recomputatio
                + _readings("U2", at, 60, at + timedelta(minutes=61)))
         if hour == 3:  # the state table vanishes: the next run rebuilds the 23 hours before from the readings
             import shutil
-            shutil.rmtree(ctx.lakehouse.table_path(gold_windows.SENSOR_HOURLY_PARTIALS))
+            shutil.rmtree(ctx.lakehouse.table_path(tables.SENSOR_HOURLY_PARTIALS))
         reads: list[tuple] = []
         real_read = ctx.lakehouse.read
 
@@ -144,7 +150,7 @@ def test_hourly_runs_build_windows_from_stored_partials_and_match_a_recomputatio
     assert checked == [(0, "sensor_hourly_partials", 2), (0, "sensor_readings_agg", 1),
                        (2, "sensor_hourly_partials", 1), (2, "sensor_readings_agg", 1),
                        (4, "sensor_hourly_partials", 1), (4, "sensor_readings_agg", 1)]
-    partials = ctx.lakehouse.read(gold_windows.SENSOR_HOURLY_PARTIALS)
+    partials = ctx.lakehouse.read(tables.SENSOR_HOURLY_PARTIALS)
     assert partials.count() == 10  # one row per unit and hour
     _assert_matches_recomputation(ctx)
     # Run 5 is off schedule, but a backfill of three days and more (more dates than an hourly run writes)
@@ -170,7 +176,7 @@ def test_windows_match_an_independent_recomputation_and_statuses_use_model_thres
     _store(ctx, rows)
     result = gold.run(ctx, as_of=T0 + timedelta(hours=30))
     assert _assert_matches_recomputation(ctx) == result.rows_out
-    stored = _rows(ctx.lakehouse.read(gold_windows.SENSOR_READINGS_AGG))
+    stored = _rows(ctx.lakehouse.read(tables.SENSOR_READINGS_AGG))
     # U2 is a Dresser-Rand HOS: its model's vibration warning is 5.0, so a 5.5 mean is a warning (fleet: 6.0).
     assert stored[("U2", T0 + timedelta(hours=3), "1hr")]["vibration_mms_status"] == "warning"
     assert stored[("U1", T0 + timedelta(hours=3), "1hr")]["vibration_mms_status"] == "normal"
@@ -185,12 +191,12 @@ def test_rerun_changes_nothing_and_a_late_reading_updates_its_hour_and_the_windo
     gold.run(ctx, as_of=T0 + timedelta(hours=30))
     before = {name: _rows(ctx.lakehouse.read(ref)) if name == "agg" else
               sorted(map(str, ctx.lakehouse.read(ref).collect()))
-              for name, ref in (("agg", gold_windows.SENSOR_READINGS_AGG), ("alerts", gold_alerts.ALERTS),
-                                ("fleet", gold_health.FLEET_HEALTH), ("stations", gold_health.STATION_HEALTH))}
+              for name, ref in (("agg", tables.SENSOR_READINGS_AGG), ("alerts", tables.ALERTS),
+                                ("fleet", tables.FLEET_HEALTH), ("stations", tables.STATION_HEALTH))}
     again = gold.run(ctx, as_of=T0 + timedelta(hours=30))
     assert (again.rows_in, again.rows_out, again.details["alerts_changed"]) == (0, 0, 0)
-    assert _rows(ctx.lakehouse.read(gold_windows.SENSOR_READINGS_AGG)) == before["agg"]
-    for name, ref in (("alerts", gold_alerts.ALERTS), ("fleet", gold_health.FLEET_HEALTH), ("stations", gold_health.STATION_HEALTH)):
+    assert _rows(ctx.lakehouse.read(tables.SENSOR_READINGS_AGG)) == before["agg"]
+    for name, ref in (("alerts", tables.ALERTS), ("fleet", tables.FLEET_HEALTH), ("stations", tables.STATION_HEALTH)):
         assert sorted(map(str, ctx.lakehouse.read(ref).collect())) == before[name]
 
     late_at = T0 + timedelta(hours=30, minutes=5)
@@ -200,7 +206,7 @@ def test_rerun_changes_nothing_and_a_late_reading_updates_its_hour_and_the_windo
     assert result.rows_in == 1
     assert result.rows_out == 24 * 3  # the anchors whose 24-hour window holds 05:50 (05:00..28:00), x 3 windows
     _assert_matches_recomputation(ctx)
-    stored = _rows(ctx.lakehouse.read(gold_windows.SENSOR_READINGS_AGG))
+    stored = _rows(ctx.lakehouse.read(tables.SENSOR_READINGS_AGG))
     assert stored[("U1", T0 + timedelta(hours=5), "1hr")]["reading_count"] == 12
     assert stored[("U1", T0 + timedelta(hours=28), "24hr")]["reading_count"] == 24 * 12
 
@@ -256,7 +262,7 @@ def test_a_silent_unit_gets_one_freshness_alert_resolved_by_its_next_reading(ctx
     stale = {a["compressor_id"]: a["opened_at"] for a in gold_alerts.list_alerts(ctx) if a["alert_type"] == "data_freshness"}
     # U3's last reading was 11:55 and U1's 12:55: by 16:00 both have been silent for 3 hours.
     assert stale == {"U3": T0 + timedelta(hours=14, minutes=55), "U1": T0 + timedelta(hours=15, minutes=55)}
-    fleet = {r["compressor_id"]: r for r in ctx.lakehouse.read(gold_health.FLEET_HEALTH).toArrow().to_pylist()}
+    fleet = {r["compressor_id"]: r for r in ctx.lakehouse.read(tables.FLEET_HEALTH).toArrow().to_pylist()}
     assert fleet["U3"]["data_status"] == "stale" and fleet["U3"]["open_freshness_alerts"] == 1
     assert fleet["U2"]["data_status"] == "never_reported"
     assert later.details["units_stale"] == 2

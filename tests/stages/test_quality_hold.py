@@ -13,12 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from altaviz import tables
 from altaviz.errors import UsageError
 from altaviz.lakehouse.paths import LocalLakehousePaths
 from altaviz.runtime.context import RunContext
 from altaviz.schemas import SENSOR_COLUMNS
-from altaviz.stages import bronze, gold, gold_alerts, quality, silver
-from altaviz.stages.gold_windows import SENSOR_READINGS_AGG
+from altaviz.stages import bronze, gold, quality, silver
+from altaviz.tables import SENSOR_READINGS_AGG
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 UNITS = ["CMP-00001", "CMP-00002", "CMP-00003", "CMP-00004"]
@@ -90,7 +91,7 @@ def test_a_held_window_stays_out_of_gold_across_runs_until_an_operator_releases_
     (row,) = quality.list_holds(ctx)
     assert (row["silver_run_id"], row["status"], row["clean_rows"]) == (held, "held", HOUR_STEPS)
     assert "fleet_completeness" in row["reason"] and "1 of 4 units in service" in row["reason"]
-    stored = ctx.lakehouse.read(silver.TELEMETRY_CLEAN).where(F.col("silver_run_id") == held).count()
+    stored = ctx.lakehouse.read(tables.TELEMETRY_CLEAN).where(F.col("silver_run_id") == held).count()
     assert stored == HOUR_STEPS  # Silver keeps the rows; only Gold leaves them out
 
     for _ in range(2):  # the next scheduled runs: nothing new arrives, the window is still held
@@ -119,7 +120,7 @@ def test_a_held_window_passes_when_late_readings_complete_the_fleet_and_gold_tak
     held = _hold_one_unit(ctx, tmp_path, hours=4)
     as_of = T0 + timedelta(hours=8)  # the three others silent for 4 h >= stale_after_hours (3)
     gold.run(ctx, as_of=as_of)
-    silent = {r.compressor_id for r in ctx.lakehouse.read(gold_alerts.ALERTS)
+    silent = {r.compressor_id for r in ctx.lakehouse.read(tables.ALERTS)
               .where((F.col("alert_type") == "data_freshness") & (F.col("status") == "open")).collect()}
     assert silent == set(UNITS[1:])  # the held unit was heard from: it is not silent
     bronze.run(ctx, sources=[_csv(tmp_path / "in" / "late.csv", UNITS[1:], 4 * HOUR_STEPS, 4 * HOUR_STEPS)])
@@ -128,7 +129,7 @@ def test_a_held_window_passes_when_late_readings_complete_the_fleet_and_gold_tak
     assert late.details["reevaluated"] == [{"silver_run_id": held, "passed": True, "reason": ""}]
     (row,) = quality.list_holds(ctx, status=None)
     assert row["status"] == "passed" and row["resolved_by"] == f"silver run {late.details['run_id']}"
-    rechecked = (ctx.lakehouse.read(silver.QUALITY_CHECKS)
+    rechecked = (ctx.lakehouse.read(tables.QUALITY_CHECKS)
                  .where((F.col("run_id") == held) & (F.col("check_name") == "fleet_completeness")).collect())
     assert sorted(r.passed for r in rechecked) == [False, True]  # first judged, then re-evaluated
     taken = gold.run(ctx, as_of=as_of)
@@ -151,3 +152,35 @@ def test_a_units_own_file_inside_a_complete_fleet_passes_and_reaches_gold(ctx, t
     assert "4 of 4 units in service sent a clean reading between 2026-11-20 03:00 UTC and 2026-11-20 04:00 UTC" \
         in completeness["message"]
     assert gold.run(ctx, as_of=T0 + timedelta(hours=4)).rows_in == 6
+
+
+def test_a_silver_run_killed_after_storing_its_rows_is_adopted_by_the_next_and_gold_never_takes_them_unjudged(
+        ctx, tmp_path, monkeypatch):
+    """Killed between its MERGE and its run record, a Silver run leaves stored rows no check has judged: Gold
+    leaves them out; the next Silver run re-labels the same window, adopts the rows (books balance, nothing
+    doubled) and judges them; Gold then takes them once."""
+    bronze.run(ctx, sources=[_csv(tmp_path / "in" / "next.csv", UNITS, 4 * HOUR_STEPS, HOUR_STEPS)])
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(silver, "record_run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        silver.run(ctx, as_of=T0 + timedelta(hours=5))
+    monkeypatch.undo()
+    clean = ctx.lakehouse.read(tables.TELEMETRY_CLEAN)
+    interrupted = {r.silver_run_id for r in clean.where(F.col("timestamp") >= FIFTH).select("silver_run_id").collect()}
+    assert len(interrupted) == 1 and clean.where(F.col("timestamp") >= FIFTH).count() == 4 * HOUR_STEPS
+    assert gold.run(ctx, as_of=T0 + timedelta(hours=5)).rows_in == 0
+    assert FIFTH not in _gold_hours(ctx, UNITS[0])
+
+    again = silver.run(ctx, as_of=T0 + timedelta(hours=5))
+    d = again.details
+    assert d["adopted_runs"] == sorted(interrupted) and d["balanced"] is True
+    assert (d["raw_rows"], d["clean_rows"], d["duplicate_rows"], d["held"]) == (4 * HOUR_STEPS, 4 * HOUR_STEPS, 0, False)
+    fifth = ctx.lakehouse.read(tables.TELEMETRY_CLEAN).where(F.col("timestamp") >= FIFTH)
+    assert fifth.count() == 4 * HOUR_STEPS
+    assert {r.silver_run_id for r in fifth.select("silver_run_id").distinct().collect()} == {d["run_id"]}
+    assert gold.run(ctx, as_of=T0 + timedelta(hours=5)).rows_in == 4 * HOUR_STEPS
+    assert all(FIFTH in _gold_hours(ctx, unit) for unit in UNITS)
+    assert silver.run(ctx, as_of=T0 + timedelta(hours=5)).details["adopted_runs"] == []

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from altaviz import tables
 from altaviz.lakehouse.paths import LocalLakehousePaths
 from altaviz.runtime.context import RunContext
 from altaviz.schemas import SENSOR_COLUMNS
@@ -61,11 +62,11 @@ def ctx(spark, tmp_path):
 
 
 def _clean(ctx):
-    return ctx.lakehouse.read(silver.TELEMETRY_CLEAN)
+    return ctx.lakehouse.read(tables.TELEMETRY_CLEAN)
 
 
 def _rejected(ctx):
-    return ctx.lakehouse.read(silver.TELEMETRY_REJECTED)
+    return ctx.lakehouse.read(tables.TELEMETRY_REJECTED)
 
 
 BAD_ROWS = {
@@ -112,7 +113,7 @@ def test_every_bad_reading_is_rejected_with_its_reason_and_the_books_balance(ctx
     assert clean.select("compressor_id", "timestamp").distinct().count() == d["clean_rows"]
     kept = clean.where((F.col("compressor_id") == "CMP-00001") & (F.col("timestamp") == T0 + timedelta(minutes=35)))
     assert kept.first().vibration_mms != 9.99  # the first received copy wins
-    run = ctx.lakehouse.read(silver.SILVER_RUNS).first()
+    run = ctx.lakehouse.read(tables.SILVER_RUNS).first()
     assert (run.raw_rows, run.clean_rows, run.rejected_rows, run.duplicate_rows) == (
         d["raw_rows"], d["clean_rows"], d["rejected_rows"], d["duplicate_rows"])
 
@@ -121,10 +122,10 @@ def test_rerunning_silver_over_the_same_bronze_data_changes_nothing(ctx, tmp_pat
     """A second run finds nothing new and leaves clean and rejected at the same version."""
     bronze.run(ctx, sources=[str(p) for p in _salted_batch(tmp_path)])
     silver.run(ctx, as_of=AS_OF)
-    versions = [ctx.lakehouse.version(t) for t in (silver.TELEMETRY_CLEAN, silver.TELEMETRY_REJECTED)]
+    versions = [ctx.lakehouse.version(t) for t in (tables.TELEMETRY_CLEAN, tables.TELEMETRY_REJECTED)]
     again = silver.run(ctx, as_of=AS_OF)
     assert again.details["raw_rows"] == 0
-    assert [ctx.lakehouse.version(t) for t in (silver.TELEMETRY_CLEAN, silver.TELEMETRY_REJECTED)] == versions
+    assert [ctx.lakehouse.version(t) for t in (tables.TELEMETRY_CLEAN, tables.TELEMETRY_REJECTED)] == versions
 
 
 def test_a_late_reading_in_a_later_batch_lands_once_in_its_place(ctx, tmp_path, monkeypatch):
@@ -145,9 +146,9 @@ def test_a_late_reading_in_a_later_batch_lands_once_in_its_place(ctx, tmp_path, 
     landed = _clean(ctx).where(key).collect()
     assert len(landed) == 1 and landed[0].date == date(2026, 11, 20)
     # Two runs recorded (the third found nothing new): the second compacted the records into one file.
-    assert ctx.lakehouse.read(silver.SILVER_RUNS).count() == 2
-    assert ctx.lakehouse.history(silver.SILVER_RUNS, limit=1)[0]["operation"] == "OPTIMIZE"
-    assert ctx.lakehouse.backend.file_count(ctx.lakehouse.table_path(silver.SILVER_RUNS)) == 1
+    assert ctx.lakehouse.read(tables.SILVER_RUNS).count() == 2
+    assert ctx.lakehouse.history(tables.SILVER_RUNS, limit=1)[0]["operation"] == "OPTIMIZE"
+    assert ctx.lakehouse.backend.file_count(ctx.lakehouse.table_path(tables.SILVER_RUNS)) == 1
 
 
 def test_a_stuck_run_that_began_in_an_earlier_batch_is_caught_beside_another_units_late_reading(ctx, tmp_path):
@@ -176,7 +177,7 @@ def test_quality_checks_are_recorded_and_a_failed_block_check_is_reported(ctx, t
     bronze.run(ctx, sources=[str(_write_csv(tmp_path / "few" / "one_unit.csv", rows))])
     result = silver.run(ctx, as_of=T0 + timedelta(minutes=5 * STEPS))
     assert "fleet_completeness" in result.details["blocked"] and result.details["held"] is True
-    checks = {r.check_name: r for r in ctx.lakehouse.read(silver.QUALITY_CHECKS).collect()}
+    checks = {r.check_name: r for r in ctx.lakehouse.read(tables.QUALITY_CHECKS).collect()}
     assert checks["fleet_completeness"].passed is False and checks["fleet_completeness"].level == "block"
     assert checks["fleet_completeness"].metric == pytest.approx(0.25)  # CMP-00005 is not in service yet
     assert "1 of 4 units in service sent a clean reading" in checks["fleet_completeness"].message
@@ -199,7 +200,7 @@ def test_the_run_log_summary_gives_watermarks_and_the_latest_non_empty_runs_newe
                      "max_event_time": None if empty else at - timedelta(minutes=10), "raw_rows": 0 if empty else 100,
                      "clean_rows": 0 if empty else 1000 + (k * 5) % 12, "rejected_rows": 0, "duplicate_rows": 0,
                      "balanced": True, "quality_passed": True, "finished_at": at})
-    ctx.lakehouse.write(silver.SILVER_RUNS, small_frame(ctx.spark, rows, silver_runs_schema()))
+    ctx.lakehouse.write(tables.SILVER_RUNS, small_frame(ctx.spark, rows, silver_runs_schema()))
     got = silver._previous_runs(ctx)
     non_empty = sorted((r for r in rows if r["raw_rows"] > 0), key=lambda r: r["finished_at"], reverse=True)
     assert got.count == 12

@@ -1,25 +1,21 @@
-"""Silver transforms: first received wins, stuck runs span batches, reasons in order, stats fall back."""
+"""Silver transforms: first received wins, stuck runs span batches, stats fall back (rules: test_silver_rules)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
 
 from altaviz.schemas import SENSOR_COLUMNS
 from altaviz.transforms.silver import (
-    flag_outliers,
     preferred_stats,
-    reject_reasons,
     repeated_events,
     stuck_events,
     unit_sensor_stats,
-    with_reference,
 )
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
-LIMITS = {s: (0.0, 100000.0) for s in SENSOR_COLUMNS}
 
 
 def _frame(spark, rows, *, lineage=True):
@@ -62,28 +58,6 @@ def test_a_stuck_run_that_began_in_clean_history_is_caught_in_the_next_batch(spa
     assert set(stuck[ids[datetime(2026, 11, 20, 0, 25)]].split(",")) == set(SENSOR_COLUMNS) - {"gas_flow_mcf"}
 
 
-@pytest.mark.parametrize(
-    ("row", "reason"),
-    [(_row(None, 0), "null_required_field"),
-     (_row("U9", 0, -5.0), "unknown_compressor"),
-     (_row("U1", 0, -5.0), "impossible_value"),
-     (_row("U1", 0, unparsed_values='{"vibration_mms":"x"}', vibration_mms=None), "unparseable_value"),
-     (_row("U2", 0), "before_commissioning"),
-     (_row("U1", 3 * 288), "future_timestamp")],
-    ids=["no-unit", "unknown-beats-impossible", "impossible", "unparseable", "before-install", "future"],
-)
-def test_the_first_applicable_reason_is_the_one_recorded(spark, row, reason):
-    """Reasons are tested in a fixed order and the first that applies wins."""
-    dims = spark.createDataFrame(pa.table({
-        "compressor_id": ["U1", "U2"], "model": ["m", "m"], "station_id": ["S", "S"], "basin": ["B", "B"],
-        "install_date": pa.array([date(2020, 1, 1), date(2026, 12, 1)], pa.date32())}))
-    labeled = (_frame(spark, [row]).transform(with_reference(dims))
-               .selectExpr("*", "CAST(NULL AS STRING) AS _stuck")
-               .transform(reject_reasons(as_of=T0 + timedelta(days=1), future_tolerance_minutes=5,
-                                         lateness_cutoff=None, limits=LIMITS)))
-    assert labeled.first().reject_reason == reason
-
-
 def _labelled(spark, rows, reasons=None):
     """Silver's labelled rows: readings with `reject_reason` / `reject_detail` (null for so-far clean)."""
     reasons = reasons or [None] * len(rows)
@@ -106,19 +80,3 @@ def test_stats_come_from_history_when_there_is_enough_else_from_the_batch(spark)
     # The rejected 5000.0 does not count: U2's batch stats are of 70..74 only.
     assert stats["U2"]["_n"] == 5 and stats["U2"]["_mean_vibration_mms"] == pytest.approx(72.0)
     assert stats["U2"]["_std_vibration_mms"] == pytest.approx(1.5811388, rel=1e-6)  # sample std of 70..74
-
-
-def test_only_so_far_clean_readings_beyond_the_band_become_outliers(spark):
-    """Beyond 4 sigma on one sensor: outlier, naming that sensor; an already rejected reading keeps its reason;
-    a unit whose sensor never varies (std 0) or has no stats is never an outlier."""
-    stats = spark.createDataFrame(pa.Table.from_pylist([
-        {"compressor_id": unit, "_n": 100, **{f"_mean_{s}": 10.0 for s in SENSOR_COLUMNS},
-         **{f"_std_{s}": std for s in SENSOR_COLUMNS}} for unit, std in (("U1", 1.0), ("U2", 0.0))]))
-    rows = [_row("U1", 0, 10.0, vibration_mms=14.5), _row("U1", 1, 10.0, vibration_mms=13.9),
-            _row("U1", 2, 10.0, gas_flow_mcf=0.0), _row("U2", 0, 99.0), _row("U3", 0, 99.0)]
-    labelled = _labelled(spark, rows, reasons=[None, None, "stuck_sensor", None, None])
-    out = labelled.transform(flag_outliers(stats, 4.0)).orderBy("compressor_id", "timestamp").collect()
-    assert [r.compressor_id for r in out] == ["U1", "U1", "U1", "U2", "U3"] and list(out[0].asDict()) == labelled.columns
-    assert [r["reject_reason"] for r in out] == ["outlier_4sigma", None, "stuck_sensor", None, None]
-    assert out[0]["reject_detail"] == "beyond 4 sigma of the unit's trailing mean: vibration_mms"
-    assert out[2]["reject_detail"] == "why"

@@ -19,6 +19,7 @@ from altaviz.errors import described, one_line
 from altaviz.monitoring.journal import RunJournal
 from altaviz.monitoring.records import FLEET_ALERTS, PIPELINE_RUNS, QUALITY_CHECKS, LogTable
 from altaviz.monitoring.settings import MonitorSettings
+from altaviz.reports import GoldReport, SilverReport
 from altaviz.version import version_info
 
 if TYPE_CHECKING:
@@ -56,22 +57,24 @@ def _error(exc: BaseException) -> dict[str, str]:
 def stage_record(*, run_id: str, environment: str, stage: str, started: datetime, ended: datetime,
                  result: StageResult | None, error: BaseException | None) -> dict[str, Any]:
     """The journal record of one stage run: timing, rows, rejects, quality, alerts, error."""
-    details = result.details if result else {}
+    report = result.report if result else None
     rows_in = result.rows_in if result else 0
-    rejected = int(details.get("rejected_rows", 0) or 0)
-    alerts = details.get("alerts") or []
+    silver = report if isinstance(report, SilverReport) else None
+    gold = report if isinstance(report, GoldReport) else None
+    rejected = silver.rejected_rows if silver else 0
+    alerts = gold.alerts if gold else []
     return {
         "kind": "stage", "run_id": run_id, "environment": environment, "altaviz_version": version_info(),
         "stage": stage, "status": "Failed" if error else "Succeeded",
         "start_time": started, "end_time": ended, "duration_seconds": round((ended - started).total_seconds(), 3),
         "rows_in": rows_in, "rows_out": result.rows_out if result else 0, "rows_rejected": rejected,
         "reject_rate": round(rejected / rows_in, 6) if rows_in else 0.0,
-        "alerts_opened": int(details.get("alerts_opened", 0) or 0),
-        "quality": details.get("quality", []),
+        "alerts_opened": gold.alerts_opened if gold else 0,
+        "quality": silver.quality if silver else [],
         "alerts": alerts,
-        "ml": details.get("ml"),
         "error": _error(error) if error else None,
-        "details": {k: v for k, v in details.items() if k not in ("quality", "alerts", "attention")},
+        "details": {k: v for k, v in (report.to_dict() if report else {}).items()
+                    if k not in ("quality", "alerts", "attention")},
     }
 
 

@@ -1,4 +1,5 @@
-"""Quality check declarations from config/quality.yaml: frozen, strict, validated against the check registry."""
+"""Silver's declared row rules and quality checks (config/quality.yaml): frozen, strict, validated against
+the rule and check registries."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import Any
 from altaviz.config import build_strict, config_file, load_yaml
 from altaviz.errors import ConfigError
 from altaviz.quality.registry import get_check
+from altaviz.quality.rules import RuleConfig, get_rule
 
 LEVELS: tuple[str, ...] = ("warn", "block")
-_TOP_LEVEL_KEYS: tuple[str, ...] = ("checks",)
+_TOP_LEVEL_KEYS: tuple[str, ...] = ("rules", "checks")
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,18 @@ class CheckConfig:
 
 @dataclass(frozen=True)
 class QualityConfig:
-    """All declared checks, in the order results are reported."""
+    """All declared checks, in the order results are reported, and the row rules, in the order they apply."""
 
     checks: tuple[CheckConfig, ...]
+    rules: tuple[RuleConfig, ...] = ()
 
     def __post_init__(self) -> None:
+        first_rule: dict[str, int] = {}
+        for index, declared in enumerate(self.rules):
+            if declared.rule in first_rule:
+                raise ConfigError(f"rules[{index}].rule: rule {declared.rule!r} is declared twice "
+                                  f"(first as rules[{first_rule[declared.rule]}])")
+            first_rule[declared.rule] = index
         first_index: dict[str, int] = {}
         for index, check in enumerate(self.checks):
             if check.name in first_index:
@@ -67,19 +76,28 @@ class QualityConfig:
             first_index[check.name] = index
 
 
-def _build_check(entry: Any, where: str) -> CheckConfig:
-    """Build one entry: its own keys strictly, then `params` strictly into the named check's params class."""
+def _build_entry(cls: type, entry: Any, where: str, params_of: Any) -> Any:
+    """Build one entry: its own keys strictly, then `params` strictly into its check's or rule's params class."""
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where} must be a mapping (got {entry!r})")
-    declared = build_strict(CheckConfig, {k: v for k, v in entry.items() if k != "params"}, where)
+    declared = build_strict(cls, {k: v for k, v in entry.items() if k != "params"}, where)
     raw_params = entry.get("params")
     if raw_params is None:
         return declared
-    params_type = get_check(declared.check).params_type
+    kind, name, params_type = params_of(declared)
     if not dataclasses.fields(params_type) and raw_params != {}:
-        raise ConfigError(f"{where}.params: check {declared.check!r} takes no params (got {raw_params!r})")
+        raise ConfigError(f"{where}.params: {kind} {name!r} takes no params (got {raw_params!r})")
     params = build_strict(params_type, raw_params, f"{where}.params")
     return dataclasses.replace(declared, params=params)
+
+
+def _entries(data: Mapping[str, Any], key: str) -> list[Any]:
+    if key not in data:
+        raise ConfigError(f"missing key {key}")
+    entries = data[key] or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{key} must be a list (got {entries!r})")
+    return entries
 
 
 def parse_quality_config(data: Mapping[str, Any]) -> QualityConfig:
@@ -92,12 +110,13 @@ def parse_quality_config(data: Mapping[str, Any]) -> QualityConfig:
     unknown = sorted(set(data) - set(_TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]}; allowed keys: {', '.join(_TOP_LEVEL_KEYS)}")
-    if "checks" not in data:
-        raise ConfigError("missing key checks")
-    entries = data["checks"] or []
-    if not isinstance(entries, list):
-        raise ConfigError(f"checks must be a list (got {entries!r})")
-    return QualityConfig(tuple(_build_check(entry, f"checks[{i}]") for i, entry in enumerate(entries)))
+    checks = tuple(_build_entry(CheckConfig, entry, f"checks[{i}]",
+                                lambda c: ("check", c.check, get_check(c.check).params_type))
+                   for i, entry in enumerate(_entries(data, "checks")))
+    rules = tuple(_build_entry(RuleConfig, entry, f"rules[{i}]",
+                               lambda r: ("rule", r.rule, get_rule(r.rule).params_type))
+                  for i, entry in enumerate(_entries(data, "rules")))
+    return QualityConfig(checks, rules)
 
 
 def load_quality_config(path: str | os.PathLike[str] | None = None) -> QualityConfig:

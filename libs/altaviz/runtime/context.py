@@ -1,4 +1,8 @@
-"""The run context every stage receives: Spark, the lakehouse, settings, a clock and a progress sink."""
+"""The run context every stage receives: Spark, the lakehouse, the configuration, a clock and a progress sink.
+
+The configuration (pipeline settings, quality rules and checks, thresholds) is loaded once, strictly, when the
+context is made: a bad file fails the run before any stage starts, and no stage reads YAML mid-run.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from altaviz.lakehouse.lakehouse import Lakehouse
+    from altaviz.quality import QualityConfig
+    from altaviz.thresholds import Thresholds
 
 
 def utc_now() -> datetime:
@@ -35,6 +41,8 @@ class RunContext:
     lakehouse: Lakehouse
     files: FileStore
     settings: Settings
+    quality: QualityConfig
+    thresholds: Thresholds
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     clock: Callable[[], datetime] = utc_now
     progress: Callable[[str], None] = _no_progress
@@ -46,10 +54,19 @@ class RunContext:
 
     @classmethod
     def create(cls, spark: SparkSession, paths: LakehousePaths | None = None, *,
-               settings: Settings | None = None, progress: Callable[[str], None] | None = None,
+               settings: Settings | None = None, quality: QualityConfig | None = None,
+               thresholds: Thresholds | None = None, progress: Callable[[str], None] | None = None,
                clock: Callable[[], datetime] | None = None) -> RunContext:
-        """Wire a context from a Spark session and a path layout (default: the local root)."""
+        """Wire a context from a Spark session and a path layout (default: the local root).
+
+        Settings, quality rules and checks, and thresholds not given are loaded from the config folder.
+
+        Raises:
+            ConfigError: A config file is missing or invalid (the message names the file and the key).
+        """
         from altaviz.lakehouse.lakehouse import Lakehouse
+        from altaviz.quality import load_quality_config
+        from altaviz.thresholds import load_thresholds
 
         resolved = paths or resolve_paths()
         return cls(
@@ -57,6 +74,8 @@ class RunContext:
             lakehouse=Lakehouse(spark, resolved),
             files=file_store_for(resolved, spark),
             settings=settings or load_settings(),
+            quality=quality or load_quality_config(),
+            thresholds=thresholds or load_thresholds(),
             clock=clock or utc_now,
             progress=progress or _no_progress,
         )

@@ -14,19 +14,18 @@ from typing import TYPE_CHECKING
 from altaviz.errors import UsageError, one_line
 from altaviz.lakehouse.backend import Bounds
 from altaviz.lakehouse.files import FileInfo, LocalFileStore
-from altaviz.lakehouse.paths import TableRef
+from altaviz.reports import BronzeReport
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import LANDING_FORMATS, ingested_files_schema
 from altaviz.stages import StageResult
 from altaviz.stages.landing import LANDED, REJECTED, SKIPPED, FileOutcome, OpenedFile, probe, read_group
+from altaviz.tables import INGESTED_FILES, TELEMETRY_RAW
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from altaviz.runtime.context import RunContext
 
-TELEMETRY_RAW = TableRef("lh_bronze_raw", "telemetry_raw")
-INGESTED_FILES = TableRef("lh_bronze_raw", "ingested_files")
 
 
 def _candidates(ctx: RunContext, sources: Sequence[str] | None) -> tuple[list[FileInfo], str | None]:
@@ -134,10 +133,10 @@ def _insert_new(ctx: RunContext, batch: DataFrame, window: Bounds | None, batch_
     from altaviz.transforms.bronze import first_received, with_lineage
 
     fresh = batch.transform(first_received()).transform(with_lineage(batch_id, ingested_at))
-    return (ctx.lakehouse.merge(TELEMETRY_RAW, fresh, on=["event_id"], partition_by=["ingestion_date"],
+    return (ctx.lakehouse.merge(TELEMETRY_RAW, fresh, on=TELEMETRY_RAW.merge_keys, partition_by=TELEMETRY_RAW.partition_by,
                                 target_partitions={"ingestion_date": collision_dates(window, ingested_at)},
                                 target_ranges={"timestamp": window},
-                                cluster_by=["timestamp"])
+                                cluster_by=TELEMETRY_RAW.cluster_by)
             .when_not_matched_insert_all().execute().version)
 
 
@@ -161,7 +160,7 @@ def _record(ctx: RunContext, outcomes: list[FileOutcome], batch_id: str, ingeste
             for o in outcomes if o.status != SKIPPED]
     if rows:
         df = small_frame(ctx.spark, rows, schema)
-        ctx.lakehouse.write(INGESTED_FILES, df, mode="append", partition_by=["ingestion_date"])
+        ctx.lakehouse.write(INGESTED_FILES, df, mode="append", partition_by=INGESTED_FILES.partition_by)
 
 
 def _set_aside(ctx: RunContext, outcomes: list[FileOutcome], landing: str | None) -> None:
@@ -226,18 +225,10 @@ def run(ctx: RunContext, *, sources: Sequence[str] | None = None) -> StageResult
     rejected = [o for o in outcomes if o.status == REJECTED]
     rows_read = sum(o.rows_read for o in landed)
     rows_landed = sum(o.rows_landed for o in landed)
-    details = {
-        "batch_id": batch_id,
-        "table": str(TELEMETRY_RAW),
-        "table_version": version,
-        "files_found": len(candidates),
-        "files_landed": len(landed),
-        "files_skipped": sum(o.status == SKIPPED for o in outcomes),
-        "files_rejected": [{"file": o.info.path, "reason": o.reason, "set_aside_to": o.set_aside_to}
-                           for o in rejected],
-        "extra_columns": {o.info.path: list(o.extra_columns) for o in landed if o.extra_columns},
-        "rows_read": rows_read,
-        "rows_landed": rows_landed,
-        "rows_duplicate": rows_read - rows_landed,
-    }
-    return StageResult("bronze", rows_read, rows_landed, round(time.perf_counter() - started, 3), details)
+    report = BronzeReport(
+        batch_id, batch_id=batch_id, table=str(TELEMETRY_RAW), table_version=version, files_found=len(candidates),
+        files_landed=len(landed), files_skipped=sum(o.status == SKIPPED for o in outcomes),
+        files_rejected=[{"file": o.info.path, "reason": o.reason, "set_aside_to": o.set_aside_to} for o in rejected],
+        extra_columns={o.info.path: list(o.extra_columns) for o in landed if o.extra_columns},
+        rows_read=rows_read, rows_landed=rows_landed, rows_duplicate=rows_read - rows_landed)
+    return StageResult("bronze", rows_read, rows_landed, round(time.perf_counter() - started, 3), report)

@@ -8,26 +8,26 @@ feed, and MERGEs them (`gold_windows`). Alerts are evaluated once per complete h
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from altaviz.lakehouse.paths import TableRef
+from altaviz.reports import GoldReport
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.runtime.side_by_side import beside, run_side_by_side
 from altaviz.schemas import SENSOR_COLUMNS, gold_runs_schema
 from altaviz.stages import StageResult, gold_alerts, gold_health, record_run
 from altaviz.stages.gold_windows import floor_hour, write_windows
 from altaviz.stages.quality import Holds, read_holds
-from altaviz.stages.silver import TELEMETRY_CLEAN
+from altaviz.tables import GOLD_RUNS, SILVER_RUNS, TELEMETRY_CLEAN
 
 if TYPE_CHECKING:
     from altaviz.runtime.context import RunContext
     from altaviz.transforms.alerts import Alert
 
-GOLD_RUNS = TableRef("lh_gold_curated", "gold_runs")
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,11 @@ def _previous_runs(ctx: RunContext) -> _Runs:
 
 # --- sensor_readings_agg -----------------------------------------------------------------------------------------
 
-def _touched(ctx: RunContext, watermark: datetime | None, holds: Holds) -> tuple[list[Any], dict[str, datetime]]:
+def _touched(ctx: RunContext, watermark: datetime | None, holds: Holds
+             ) -> tuple[list[Any], dict[str, datetime], set[str]]:
     """Per compressor with new clean rows Gold may take: first/last new timestamp, newest `processed_at`,
-    latest reading; and per compressor the newest reading time of every new row, held ones included.
+    latest reading; per compressor the newest reading time of every new row, held ones included; and the
+    Silver runs the new rows came from.
 
     New rows are those Silver stored after the watermark and those of windows let through since the last
     run; rows of held windows are left out of everything but when each unit was last heard from.
@@ -73,9 +75,35 @@ def _touched(ctx: RunContext, watermark: datetime | None, holds: Holds) -> tuple
     rows = (new.groupBy("compressor_id")
             .agg(F.min(stamp).alias("lo"), F.max(stamp).alias("hi"), F.max("processed_at").alias("processed"),
                  F.count_if(taken).alias("n"), F.max_by(latest, stamp).alias("latest"),
-                 F.max("timestamp").alias("heard"))
+                 F.max("timestamp").alias("heard"), F.collect_set("silver_run_id").alias("runs"))
             .collect())
-    return [r for r in rows if r.n > 0], {r.compressor_id: as_utc(r.heard) for r in rows}
+    return ([r for r in rows if r.n > 0], {r.compressor_id: as_utc(r.heard) for r in rows},
+            {run for r in rows for run in r.runs})
+
+
+def _uncommitted(ctx: RunContext, runs: set[str]) -> tuple[str, ...]:
+    """Of `runs`, those with no `silver_runs` record: interrupted after their MERGE, their rows unjudged (the
+    next Silver run re-labels and adopts them)."""
+    from pyspark.sql import functions as F
+
+    if not runs:
+        return ()
+    recorded = ({r.run_id for r in ctx.lakehouse.read(SILVER_RUNS).where(F.col("run_id").isin(sorted(runs)))
+                 .select("run_id").collect()} if ctx.lakehouse.exists(SILVER_RUNS) else set())
+    return tuple(sorted(runs - recorded))
+
+
+def _takeable(ctx: RunContext, watermark: datetime | None, holds: Holds
+              ) -> tuple[list[Any], dict[str, datetime], Holds]:
+    """`_touched`, leaving out the rows of interrupted Silver runs as if held (rare: a second pass then)."""
+    touched, heard, runs = _touched(ctx, watermark, holds)
+    interrupted = _uncommitted(ctx, runs)
+    if not interrupted:
+        return touched, heard, holds
+    ctx.progress(f"gold: leaving out the rows of {len(interrupted)} interrupted Silver run(s): {', '.join(interrupted)}")
+    holds = dataclasses.replace(holds, held=(*holds.held, *interrupted))
+    touched, heard, _ = _touched(ctx, watermark, holds)
+    return touched, heard, holds
 
 
 def _attention(fleet: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -88,23 +116,23 @@ def _attention(fleet: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _details(run_id: str, as_of: datetime, clean_rows: int, agg_rows: int, fleet: list[dict[str, Any]],
-             active: list[Alert], advanced: gold_alerts.Advanced) -> dict[str, Any]:
+             active: list[Alert], advanced: gold_alerts.Advanced) -> GoldReport:
     """What the run reports (CLI, notebook exit value, monitoring): counts, units by status, the alerts."""
     known = {a.alert_id for a in active}
     since = advanced.first_hour or floor_hour(as_of)
-    return {"run_id": run_id, "as_of": as_of.isoformat(), "clean_rows": clean_rows, "agg_rows": agg_rows,
-            "alerts_changed": len(advanced.changed), "alerts_opened": advanced.opened,
-            "units_by_status": {s: sum(1 for r in fleet if r["status"] == s) for s in gold_health.SEVERITY_RANK},
-            "units_stale": sum(1 for r in fleet if r["data_status"] == "stale"),
-            "attention": _attention(fleet),
-            # What monitoring reports: every alert this run opened or changed, and whether it is new.
-            "alerts": [{"alert_id": a.alert_id, "compressor_id": a.compressor_id, "basin": a.basin,
-                        "alert_type": a.alert_type, "sensor": a.sensor, "severity": a.severity,
-                        "status": a.status, "value": a.peak_value, "opened_at": a.opened_at.isoformat(),
-                        "new": a.alert_id not in known,
-                        "newly_critical": a.severity == "critical" and (a.alert_id not in known or (
-                            a.escalated_at is not None and a.escalated_at >= since))}
-                       for a in advanced.changed]}
+    return GoldReport(
+        run_id, as_of=as_of.isoformat(), clean_rows=clean_rows, agg_rows=agg_rows,
+        alerts_changed=len(advanced.changed), alerts_opened=advanced.opened,
+        units_by_status={s: sum(1 for r in fleet if r["status"] == s) for s in gold_health.SEVERITY_RANK},
+        units_stale=sum(1 for r in fleet if r["data_status"] == "stale"), attention=_attention(fleet),
+        # What monitoring reports: every alert this run opened or changed, and whether it is new.
+        alerts=[{"alert_id": a.alert_id, "compressor_id": a.compressor_id, "basin": a.basin,
+                 "alert_type": a.alert_type, "sensor": a.sensor, "severity": a.severity,
+                 "status": a.status, "value": a.peak_value, "opened_at": a.opened_at.isoformat(),
+                 "new": a.alert_id not in known,
+                 "newly_critical": a.severity == "critical" and (a.alert_id not in known or (
+                     a.escalated_at is not None and a.escalated_at >= since))}
+                for a in advanced.changed])
 
 
 def _last_seen(state: gold_health.State, heard: dict[str, datetime]) -> dict[str, datetime]:
@@ -118,18 +146,16 @@ def _last_seen(state: gold_health.State, heard: dict[str, datetime]) -> dict[str
 
 def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     """Aggregate new Silver rows into windows, advance the alert lifecycle to `as_of`, rebuild health tables."""
-    from altaviz.thresholds import load_thresholds
-
     started = time.perf_counter()
     as_of = (as_of or ctx.clock()).astimezone(UTC)
     run_id = f"{ctx.clock().astimezone(UTC):%Y%m%dT%H%M%SZ}-{ctx.run_id}"
-    thresholds = load_thresholds()
+    thresholds = ctx.thresholds
     if not ctx.lakehouse.exists(TELEMETRY_CLEAN):
         return StageResult("gold", 0, 0, round(time.perf_counter() - started, 3),
-                           {"run_id": run_id, "message": "no Silver table yet: nothing to aggregate"})
+                           GoldReport(run_id, "no Silver table yet: nothing to aggregate", as_of=as_of.isoformat()))
     previous = _previous_runs(ctx)
     holds = read_holds(ctx, previous.releases_through)
-    touched, heard = _touched(ctx, previous.watermark, holds)
+    touched, heard, holds = _takeable(ctx, previous.watermark, holds)
     clean_rows = sum(r.n for r in touched)
     ctx.progress(f"gold: {clean_rows:,} new clean reading(s) from {len(touched):,} compressor(s)")
     agg_rows, latest_status = 0, {}

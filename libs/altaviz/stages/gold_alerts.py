@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import alerts_schema
-from altaviz.stages.gold_windows import HOUR, SENSOR_READINGS_AGG, floor_hour
+from altaviz.stages.gold_windows import HOUR, floor_hour
+from altaviz.tables import ALERTS, SENSOR_READINGS_AGG
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from altaviz.thresholds import Thresholds
     from altaviz.transforms.alerts import Alert, AlertPolicy
 
-ALERTS = TableRef("lh_gold_curated", "alerts")
 
 
 def policy_from(ctx: RunContext) -> AlertPolicy:
@@ -145,7 +144,7 @@ def merge_call(ctx: RunContext, changed: list[Alert]) -> Callable[[], Any] | Non
     if not changed and ctx.lakehouse.exists(ALERTS):
         return None
     ctx.progress(f"gold: {len(changed):,} alert(s) opened or changed")  # the table exists (empty) before any alert
-    return (ctx.lakehouse.merge(ALERTS, alert_table(changed), on=["alert_id"], partition_by=["date"])
+    return (ctx.lakehouse.merge(ALERTS, alert_table(changed), on=ALERTS.merge_keys, partition_by=ALERTS.partition_by)
             .when_matched_update_all().when_not_matched_insert_all().execute)
 
 
@@ -195,5 +194,5 @@ def acknowledge(ctx: RunContext, alert_id: str, *, by: str, at: datetime | None 
         return row
     row.update(acknowledged=True, acknowledged_at=(at or ctx.clock()).astimezone(UTC), acknowledged_by=by)
     table = pa.Table.from_pylist([row], schema=matching.schema)
-    ctx.lakehouse.merge(ALERTS, table, on=["alert_id"], partition_by=["date"]).when_matched_update_all().execute()
+    ctx.lakehouse.merge(ALERTS, table, on=ALERTS.merge_keys, partition_by=ALERTS.partition_by).when_matched_update_all().execute()
     return row

@@ -16,15 +16,12 @@ from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import SENSOR_COLUMNS, fleet_health_schema
 from altaviz.stages.gold_alerts import active_alerts
-from altaviz.stages.silver import DIM_COMPRESSOR, DIM_STATION
+from altaviz.tables import BASIN_HEALTH, DIM_COMPRESSOR, DIM_STATION, FLEET_HEALTH, STATION_HEALTH
 
 if TYPE_CHECKING:
     from altaviz.runtime.context import RunContext
     from altaviz.transforms.alerts import Alert
 
-FLEET_HEALTH = TableRef("lh_gold_curated", "fleet_health")
-STATION_HEALTH = TableRef("lh_gold_curated", "station_health")
-BASIN_HEALTH = TableRef("lh_gold_curated", "basin_health")
 SEVERITY_RANK = {"normal": 0, "warning": 1, "critical": 2}
 
 

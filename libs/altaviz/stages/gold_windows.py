@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.lakehouse.backend import Bounds
-from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import SENSOR_COLUMNS, sensor_readings_agg_schema
-from altaviz.stages.silver import TELEMETRY_CLEAN
+from altaviz.tables import SENSOR_HOURLY_PARTIALS, SENSOR_READINGS_AGG, TELEMETRY_CLEAN, Table
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
     from altaviz.runtime.context import RunContext
     from altaviz.thresholds import Thresholds
 
-SENSOR_READINGS_AGG = TableRef("lh_gold_curated", "sensor_readings_agg")
-SENSOR_HOURLY_PARTIALS = TableRef("lh_gold_curated", "sensor_hourly_partials")
 HOUR = timedelta(hours=1)
 #: The longest window: a changed hour feeds the windows anchored on it and on the 23 hours after it.
 SPAN = 23 * HOUR
@@ -58,14 +55,16 @@ def _between(df: DataFrame, ranges: DataFrame, column: Any, start: datetime, end
 HOURLY_DATES = 2
 
 
-def _compact_if_fragmented(ctx: RunContext, ref: TableRef, by: str, dates: list[Any], check: bool) -> None:
-    """OPTIMIZE `dates` of `ref` (clustered by `by`) once fragmented; counted when `check` or a backfill.
+def _compact_if_fragmented(ctx: RunContext, table: Table, dates: list[Any], check: bool) -> None:
+    """OPTIMIZE `dates` of `table` (Z-ordered as the catalog says) once fragmented; counted when `check` or a
+    backfill.
 
     An hourly MERGE adds at most one file to each date it writes, so counting on every few runs bounds the
     excess while sparing most runs the listing of the table's files.
     """
     if check or len(dates) > HOURLY_DATES:
-        ctx.lakehouse.optimize_if_fragmented(ref, [by], {"date": dates}, ctx.settings.gold.optimize_min_files)
+        ctx.lakehouse.optimize_if_fragmented(table, table.zorder_by, {"date": dates},
+                                             ctx.settings.gold.optimize_min_files)
 
 
 def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, float], check_layout: bool,
@@ -97,11 +96,11 @@ def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, flo
     dates = [start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)]
     # Every partial is of an hour in [start, end): only the files of those hours are read or rewritten.
     hours = Bounds(int(start.timestamp()) // HOUR_SECONDS, int(end.timestamp()) // HOUR_SECONDS - 1)
-    (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=["compressor_id", "_h", "date"],
-                         partition_by=["date"], target_partitions={"date": dates}, target_ranges={"_h": hours},
-                         cluster_by=["_h"])
+    (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=SENSOR_HOURLY_PARTIALS.merge_keys,
+                         partition_by=SENSOR_HOURLY_PARTIALS.partition_by, target_partitions={"date": dates},
+                         target_ranges={"_h": hours}, cluster_by=SENSOR_HOURLY_PARTIALS.cluster_by)
      .when_matched_update_all().when_not_matched_insert_all().execute())
-    _compact_if_fragmented(ctx, SENSOR_HOURLY_PARTIALS, "_h", dates, check_layout)
+    _compact_if_fragmented(ctx, SENSOR_HOURLY_PARTIALS, dates, check_layout)
 
 
 #: Up to this many new hours per unit on average, windows are added up per anchor (a join and one hash
@@ -167,9 +166,9 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, *
         agg_rows, dates = sum(r.n for r in summary), [r.date for r in summary]
         ctx.progress(f"gold: merging {agg_rows:,} window row(s) into sensor_readings_agg")
         anchors = Bounds.covering(as_utc(t) for r in summary for t in (r.lo, r.hi))
-        ctx.lakehouse.merge(SENSOR_READINGS_AGG, windows, on=["compressor_id", "agg_timestamp", "window_type", "date"],
-                            partition_by=["date"], target_partitions={"date": dates},
-                            target_ranges={"agg_timestamp": anchors}, cluster_by=["agg_timestamp"]
+        ctx.lakehouse.merge(SENSOR_READINGS_AGG, windows, on=SENSOR_READINGS_AGG.merge_keys,
+                            partition_by=SENSOR_READINGS_AGG.partition_by, target_partitions={"date": dates},
+                            target_ranges={"agg_timestamp": anchors}, cluster_by=SENSOR_READINGS_AGG.cluster_by
                             ).when_matched_update_all().when_not_matched_insert_all().execute()
         newest = small_frame(ctx.spark, [{"compressor_id": r.compressor_id, "agg_timestamp": floor_hour(as_utc(r.hi))}
                                          for r in touched], "compressor_id string, agg_timestamp timestamp")
@@ -177,5 +176,5 @@ def write_windows(ctx: RunContext, touched: list[Any], thresholds: Thresholds, *
                   .select("compressor_id", *[f"{s}_status" for s in SENSOR_COLUMNS]).collect())
     finally:
         windows.unpersist()
-    _compact_if_fragmented(ctx, SENSOR_READINGS_AGG, "agg_timestamp", dates, check_layout)
+    _compact_if_fragmented(ctx, SENSOR_READINGS_AGG, dates, check_layout)
     return agg_rows, {r.compressor_id: {s: r[f"{s}_status"] for s in SENSOR_COLUMNS} for r in latest}

@@ -13,10 +13,8 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from altaviz.errors import UsageError
-from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
-from altaviz.schemas import silver_holds_schema
-from altaviz.stages.silver import QUALITY_CHECKS, TELEMETRY_CLEAN
+from altaviz.tables import QUALITY_CHECKS, SILVER_HOLDS, TELEMETRY_CLEAN
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -24,7 +22,6 @@ if TYPE_CHECKING:
     from altaviz.quality import CheckResult, QualityConfig, QualityInputs
     from altaviz.runtime.context import RunContext
 
-SILVER_HOLDS = TableRef("lh_silver_cleaned", "silver_holds")
 HELD, PASSED, RELEASED = "held", "passed", "released"
 
 
@@ -75,7 +72,7 @@ def read_holds(ctx: RunContext, released_after: datetime | None) -> Holds:
 
 
 def _upsert(ctx: RunContext, rows: list[dict[str, Any]]) -> None:
-    (ctx.lakehouse.merge(SILVER_HOLDS, small_frame(ctx.spark, rows, silver_holds_schema()), on=["silver_run_id"])
+    (ctx.lakehouse.merge(SILVER_HOLDS, small_frame(ctx.spark, rows, SILVER_HOLDS.columns()), on=SILVER_HOLDS.merge_keys)
      .when_matched_update_all().when_not_matched_insert_all().execute())
 
 
@@ -108,7 +105,7 @@ def gate(ctx: RunContext, config: QualityConfig, inputs: QualityInputs, *, run_i
 
     results = evaluate(inputs, config)
     ctx.lakehouse.write(QUALITY_CHECKS, results_frame(ctx.spark, results, run_id=run_id, checked_at=at),
-                        mode="append", partition_by=["check_date"])
+                        mode="append", partition_by=QUALITY_CHECKS.partition_by)
     reevaluated = reevaluate(ctx, config, run_id=run_id, at=at)
     blocked = failed_blocks(results)
     if blocked:
@@ -148,7 +145,7 @@ def reevaluate(ctx: RunContext, config: QualityConfig, *, run_id: str, at: datet
         held_id = row["silver_run_id"]
         results = evaluate(_inputs_of(ctx, row), config)
         ctx.lakehouse.write(QUALITY_CHECKS, results_frame(ctx.spark, results, run_id=held_id, checked_at=at),
-                            mode="append", partition_by=["check_date"])
+                            mode="append", partition_by=QUALITY_CHECKS.partition_by)
         failed = failed_blocks(results)
         outcomes.append({"silver_run_id": held_id, "passed": not failed, "reason": reason_of(failed)})
         if not failed:

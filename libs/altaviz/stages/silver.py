@@ -9,32 +9,32 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.lakehouse.backend import Bounds
-from altaviz.lakehouse.paths import TableRef
+from altaviz.reports import SilverReport
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.runtime.side_by_side import beside, run_side_by_side
 from altaviz.schemas import (
-    SENSOR_COLUMNS,
     silver_runs_schema,
     telemetry_clean_schema,
     telemetry_rejected_schema,
 )
 from altaviz.stages import StageResult, record_run
-from altaviz.stages.bronze import TELEMETRY_RAW
+from altaviz.tables import (
+    DIM_COMPRESSOR,
+    DIM_STATION,
+    SILVER_RUNS,
+    TELEMETRY_CLEAN,
+    TELEMETRY_RAW,
+    TELEMETRY_REJECTED,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
     from altaviz.lakehouse.backend import MergeMetrics
+    from altaviz.quality import RowEnv
     from altaviz.runtime.context import RunContext
 
-TELEMETRY_CLEAN = TableRef("lh_silver_cleaned", "telemetry_clean")
-TELEMETRY_REJECTED = TableRef("lh_silver_cleaned", "telemetry_rejected")
-SILVER_RUNS = TableRef("lh_silver_cleaned", "silver_runs")
-QUALITY_CHECKS = TableRef("lh_silver_cleaned", "quality_checks")
-DIM_COMPRESSOR = TableRef("lh_silver_cleaned", "dim_compressor")
-DIM_STATION = TableRef("lh_silver_cleaned", "dim_station")
-CADENCE = timedelta(minutes=5)
 
 
 def refresh_dimensions(ctx: RunContext) -> DataFrame | None:
@@ -109,6 +109,36 @@ def _clean_near(ctx: RunContext, start: datetime, end: datetime, ranges: DataFra
             .where(F.col("timestamp").between(F.col("_lo"), F.col("_hi"))).drop("_lo", "_hi"))
 
 
+def _rejected_near(ctx: RunContext, start: datetime, end: datetime) -> DataFrame | None:
+    """Rejected readings with a time in `[start, end]` (those not from the future were rejected on or after it)."""
+    from pyspark.sql import functions as F
+
+    if not ctx.lakehouse.exists(TELEMETRY_REJECTED):
+        return None
+    return (ctx.lakehouse.read(TELEMETRY_REJECTED).where(F.col("rejected_date") >= F.lit(start.date()))
+            .where(F.col("timestamp").between(F.lit(start), F.lit(end))))
+
+
+def _committed_only(ctx: RunContext, context: DataFrame | None) -> tuple[DataFrame | None, tuple[str, ...]]:
+    """`context` without the rows of interrupted runs (stored, but with no `silver_runs` record), and their ids.
+
+    A run killed after its MERGE and before its record leaves such rows; the next run re-reads the same
+    Bronze window, so it labels them afresh and adopts them (they are not duplicates of themselves).
+    """
+    from pyspark.sql import functions as F
+
+    if context is None:
+        return None, ()
+    runs = (ctx.lakehouse.read(SILVER_RUNS).select(F.col("run_id").alias("silver_run_id"))
+            if ctx.lakehouse.exists(SILVER_RUNS) else small_frame(ctx.spark, [], "silver_run_id string"))
+    orphans = tuple(sorted(r.silver_run_id for r in context.join(F.broadcast(runs), "silver_run_id", "left_anti")
+                           .select("silver_run_id").distinct().collect()))
+    if not orphans:
+        return context, ()
+    ctx.progress(f"silver: adopting the rows of {len(orphans)} interrupted run(s): {', '.join(orphans)}")
+    return context.where(~F.col("silver_run_id").isin(list(orphans))), orphans
+
+
 def _unit_ranges(units: list[Any], before: timedelta) -> list[dict[str, Any]]:
     """Per unit of the window, `[its oldest reading - before, its newest reading]` (units with a time only)."""
     return [{"compressor_id": u.compressor_id, "_lo": as_utc(u.lo) - before, "_hi": as_utc(u.hi)}
@@ -116,60 +146,45 @@ def _unit_ranges(units: list[Any], before: timedelta) -> list[dict[str, Any]]:
 
 
 def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: datetime,
-           span: tuple[datetime, datetime], units: list[Any], lateness_cutoff: datetime | None
-           ) -> tuple[DataFrame, DataFrame]:
-    """First-received readings of the window with `reject_reason` (null for clean) and detail, as a DataFrame.
+           span: tuple[datetime, datetime], units: list[Any], newest_seen: datetime | None
+           ) -> tuple[DataFrame, RowEnv, tuple[str, ...]]:
+    """The first-received readings of the window with `reject_reason` (null for clean) and `reject_detail`.
 
-    Everything stays in Spark: only the few repeated and stuck event ids and the per-unit statistics (one row
-    per unit) are small enough to be broadcast; the readings themselves are never brought to the driver.
+    The declared rules (`config/quality.yaml` `rules:`) decide, in order; everything stays in Spark (only the
+    few repeated and stuck event ids and the per-unit statistics are brought to the driver and broadcast).
 
     Returns:
-        The labelled rows, and the cached frame they are computed from (for the caller to unpersist): the
-        labelling plan runs once, the outlier test and every later action read the cache.
+        The labelled rows, the rules' environment (its `release()` drops what they cached), and the ids of
+        interrupted runs whose stored rows this window re-labels (see `_committed_only`).
     """
     from pyspark.sql import functions as F
 
-    from altaviz.transforms import silver as rules
+    from altaviz.quality import RowEnv, label
+    from altaviz.quality.rules import lookback
+    from altaviz.transforms import silver as transforms
 
-    cfg = ctx.settings.silver
+    rules = ctx.quality.rules
     if dims is None:  # no reference data at all: every reading is of an unknown compressor
         dims = small_frame(ctx.spark, [], "compressor_id string, model string, station_id string, "
                                           "basin string, install_date date")
     lo, hi = span
-    # What the repeated and stuck tests compare with: each unit's clean readings from the stuck run's length
-    # before its oldest new reading. A few late readings of some units then widen only those units' context.
-    before = CADENCE * cfg.stuck_readings
-    context = _clean_near(ctx, lo - before, hi, small_frame(ctx.spark, _unit_ranges(units, before),
-                                                            "compressor_id string, _lo timestamp, _hi timestamp"))
-    history_rows = _clean_near(ctx, lo - timedelta(hours=cfg.outlier_history_hours), lo)
-    # One row per unit of the trailing hours' statistics, read beside the repeated and stuck tests (it needs
-    # neither); collected on its own, as inside the union below Spark would scan the history twice.
-    history_stats = (beside(rules.unit_sensor_stats(history_rows).collect,
-                            parallel=ctx.lakehouse.backend.side_by_side) if history_rows is not None else None)
-    limits = {s: getattr(cfg.physical_limits, s) for s in SENSOR_COLUMNS}
-    # The repeated and stuck readings are few: find them once, bring them to the driver, broadcast them.
-    repeated_ids = window.transform(rules.repeated_events(context)).collect()
-    repeated = small_frame(ctx.spark, repeated_ids, "event_id string")
-    ctx.progress(f"silver: {len(repeated_ids):,} repeated reading(s) found; looking for stuck sensors")
-    stuck = small_frame(ctx.spark,
-                        window.transform(rules.stuck_events(context, cfg.stuck_readings, repeated)).collect(),
-                        "event_id string, _stuck string")
-    ctx.progress("silver: testing readings")
-    basic = (window.transform(rules.with_reference(dims))
-             .transform(rules.first_received_with_stuck(repeated, stuck))
-             .transform(rules.reject_reasons(as_of=as_of, future_tolerance_minutes=cfg.future_tolerance_minutes,
-                                             lateness_cutoff=lateness_cutoff, limits=limits))
-             .withColumn("station_id", F.coalesce(F.col("_ref_station_id"), F.col("station_id"))))
-    labelled = _output_columns(basic).persist()
-    passing = rules.unit_sensor_stats(labelled.where(F.col("reject_reason").isNull()))
-    history = None
-    if history_stats is not None:
-        ctx.progress(f"silver: per-unit statistics of the trailing {cfg.outlier_history_hours:g} hours")
-        history = small_frame(ctx.spark, history_stats(), passing.schema)
-    # One row per unit, collected once so the broadcast join does not re-aggregate the window for every action.
-    stats = small_frame(ctx.spark, rules.preferred_stats(history, passing, cfg.outlier_min_history).collect(),
-                        passing.schema)
-    return labelled.transform(rules.flag_outliers(stats, cfg.outlier_sigma)), labelled
+    # What the repeated test (and the rules' sequence tests) compare with: each unit's clean readings from the
+    # longest lookback a rule declares before its oldest new reading. A few late readings of some units then
+    # widen only those units' context.
+    before = lookback(rules)
+    context, orphans = _committed_only(ctx, _clean_near(ctx, lo - before, hi, small_frame(
+        ctx.spark, _unit_ranges(units, before), "compressor_id string, _lo timestamp, _hi timestamp")))
+    env = RowEnv(ctx.spark, as_of, span, newest_seen=newest_seen, context=context,
+                 clean_between=functools.partial(_clean_near, ctx), rejected_between=functools.partial(_rejected_near, ctx),
+                 side_by_side=ctx.lakehouse.backend.side_by_side, progress=ctx.progress)
+    # The repeated readings are few: find them once, bring them to the driver, broadcast them.
+    repeated_ids = window.transform(transforms.repeated_events(context)).collect()
+    ctx.progress(f"silver: {len(repeated_ids):,} repeated reading(s) found; testing readings")
+    firsts = (window.transform(transforms.with_reference(dims))
+              .transform(transforms.first_received(small_frame(ctx.spark, repeated_ids, "event_id string"))))
+    labelled = label(firsts, rules, env).withColumn("station_id", F.coalesce(F.col("_ref_station_id"),
+                                                                              F.col("station_id")))
+    return _output_columns(labelled).persist(), env, orphans
 
 
 def _output_columns(labeled: DataFrame) -> DataFrame:
@@ -200,11 +215,13 @@ def _time_bounds(summaries: list[Any]) -> Bounds | None:
                            or_null=any(r.untimed for r in summaries))
 
 
-def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: datetime
-           ) -> tuple[int, int, datetime | None, dict[str, int], list[Any], MergeMetrics]:
+def _store(ctx: RunContext, labelled: DataFrame, env: RowEnv, run_id: str, processed_at: datetime, *,
+           adopt: bool = False) -> tuple[int, int, datetime | None, dict[str, int], list[Any], MergeMetrics]:
     """MERGE the labelled window's clean and rejected readings; return the counts the books and checks need.
 
-    One aggregate over the labelled rows gives every count; the MERGEs run in Spark.
+    One aggregate over the (cached) labelled rows gives every count and fills the cache, after which what the
+    rules cached on the way is dropped; the MERGEs run in Spark. With `adopt`, rows an interrupted run stored
+    are overwritten with this run's (otherwise no stored row can match: repeated readings were dropped).
     """
     from pyspark.sql import functions as F
 
@@ -213,6 +230,7 @@ def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: date
                   .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("oldest"),
                        F.max("timestamp").alias("newest"), F.count_if(F.col("timestamp").isNull()).alias("untimed"),
                        F.collect_set("date").alias("dates")).collect())
+    env.release()
     clean_summary = next((r for r in per_reason if r.reject_reason is None), None)
     rejected_summary = [r for r in per_reason if r.reject_reason is not None]
     by_reason = {r.reject_reason: r.n for r in per_reason if r.reject_reason is not None}
@@ -227,19 +245,22 @@ def _store(ctx: RunContext, labelled: DataFrame, run_id: str, processed_at: date
     # `date` follows from `timestamp`; having it in the key lets MERGE read only the partitions touched.
     clean_dates = sorted(clean_summary.dates) if clean_summary else []
     # The time range lets the MERGE open only the files of the hours the window holds.
-    merge_clean = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=["compressor_id", "timestamp", "date"],
-                                       partition_by=["date"],
+    merge_clean = (ctx.lakehouse.merge(TELEMETRY_CLEAN, clean, on=TELEMETRY_CLEAN.merge_keys,
+                                       partition_by=TELEMETRY_CLEAN.partition_by,
                                        target_partitions={"date": clean_dates} if clean_dates else None,
                                        target_ranges={"timestamp": _time_bounds([clean_summary] if clean_summary
                                                                                 else [])},
-                                       cluster_by=["timestamp"])
-                   .when_not_matched_insert_all().execute)
+                                       cluster_by=TELEMETRY_CLEAN.cluster_by)
+                   .when_not_matched_insert_all())
     # A reading rejected before has the same time (its id hashes it): only files of those times are read.
-    merge_rejected = (ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=["event_id"], partition_by=["rejected_date"],
+    merge_rejected = (ctx.lakehouse.merge(TELEMETRY_REJECTED, rejected, on=TELEMETRY_REJECTED.merge_keys,
+                                          partition_by=TELEMETRY_REJECTED.partition_by,
                                           target_ranges={"timestamp": _time_bounds(rejected_summary)})
-                      .when_not_matched_insert_all().execute)
+                      .when_not_matched_insert_all())
+    if adopt:
+        merge_clean, merge_rejected = merge_clean.when_matched_update_all(), merge_rejected.when_matched_update_all()
     # Two tables, no shared rows: the MERGEs run side by side (the run record, written after, commits the run).
-    merged, _ = run_side_by_side([merge_clean, merge_rejected],
+    merged, _ = run_side_by_side([merge_clean.execute, merge_rejected.execute],
                                  parallel=ctx.lakehouse.backend.side_by_side)
     return clean_rows, rejected_rows, max_event, dict(sorted(by_reason.items())), clean_dates, merged
 
@@ -291,40 +312,37 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     Re-running over the same Bronze data changes nothing (a watermark on `ingested_at`, and MERGE on the
     natural keys). Books balance per run: raw rows = clean + rejected + duplicates dropped.
     """
-    from altaviz.quality import QualityInputs, load_quality_config
+    from altaviz.quality import QualityInputs
     from altaviz.stages import quality as holds
 
     started = time.perf_counter()
     as_of = (as_of or ctx.clock()).astimezone(UTC)
     processed_at = ctx.clock().astimezone(UTC)
     run_id = f"{processed_at:%Y%m%dT%H%M%SZ}-{ctx.run_id}"
-    quality_config = load_quality_config()
+    quality_config = ctx.quality
     if not ctx.lakehouse.exists(TELEMETRY_RAW):
         return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3),
-                           {"run_id": run_id, "message": "no Bronze table yet: nothing to validate"})
+                           SilverReport(run_id, "no Bronze table yet: nothing to validate", as_of=as_of.isoformat()))
     previous, dims, window, units = _open_window(ctx)
     watermark, event_high = previous.watermark, previous.event_high
     raw_rows = sum(u.n for u in units)
     ctx.progress(f"silver: {raw_rows:,} Bronze reading(s) arrived since the last run")
-    details: dict[str, Any] = {"run_id": run_id, "as_of": as_of.isoformat(), "raw_rows": raw_rows}
     if raw_rows == 0:
-        details.update(clean_rows=0, rejected_rows=0, duplicate_rows=0, balanced=True, reject_reasons={},
-                       quality=[], blocked=[], held=False,
-                       reevaluated=holds.reevaluate(ctx, quality_config, run_id=run_id, at=processed_at),
-                       message="no new Bronze rows since the last run")
-        return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3), details)
+        return StageResult("silver", 0, 0, round(time.perf_counter() - started, 3), SilverReport(
+            run_id, "no new Bronze rows since the last run", as_of=as_of.isoformat(),
+            reevaluated=holds.reevaluate(ctx, quality_config, run_id=run_id, at=processed_at)))
 
     lo = min((as_utc(u.lo) for u in units if u.lo is not None), default=as_of)
     hi = max((as_utc(u.hi) for u in units if u.hi is not None), default=lo)
-    cutoff = event_high - timedelta(hours=ctx.settings.silver.lateness_hours) if event_high else None
-    labelled, cached = _label(ctx, window, dims, as_of, (lo, hi), units, cutoff)
+    labelled, env, orphans = _label(ctx, window, dims, as_of, (lo, hi), units, event_high)
     try:
         clean_rows, rejected_rows, max_event, by_reason, clean_dates, merged = _store(
-            ctx, labelled, run_id, processed_at)
+            ctx, labelled, env, run_id, processed_at, adopt=bool(orphans))
     finally:
-        cached.unpersist()
+        env.release()
+        labelled.unpersist()
     duplicate_rows = raw_rows - clean_rows - rejected_rows
-    balanced = merged.rows_inserted == clean_rows and duplicate_rows >= 0
+    balanced = merged.rows_inserted + merged.rows_updated == clean_rows and duplicate_rows >= 0
     ctx.progress("silver: running quality checks")
     inputs = QualityInputs(clean=_stored_by(ctx, run_id, clean_dates), raw_rows=raw_rows, clean_rows=clean_rows,
                            rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
@@ -340,8 +358,9 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
         "clean_rows": clean_rows, "rejected_rows": rejected_rows, "duplicate_rows": duplicate_rows,
         "balanced": balanced, "quality_passed": not blocked, "finished_at": ctx.clock().astimezone(UTC)}],
         silver_runs_schema()), previous.count)
-    details.update(clean_rows=clean_rows, rejected_rows=rejected_rows, duplicate_rows=duplicate_rows,
-                   balanced=balanced, reject_reasons=by_reason,
-                   quality=[dataclasses.asdict(r) for r in results],
-                   blocked=[r.name for r in blocked], held=bool(blocked), reevaluated=reevaluated)
-    return StageResult("silver", raw_rows, clean_rows, round(time.perf_counter() - started, 3), details)
+    report = SilverReport(run_id, as_of=as_of.isoformat(), raw_rows=raw_rows, clean_rows=clean_rows,
+                          rejected_rows=rejected_rows, duplicate_rows=duplicate_rows, balanced=balanced,
+                          reject_reasons=by_reason, quality=[dataclasses.asdict(r) for r in results],
+                          blocked=[r.name for r in blocked], held=bool(blocked), reevaluated=reevaluated,
+                          adopted_runs=list(orphans))
+    return StageResult("silver", raw_rows, clean_rows, round(time.perf_counter() - started, 3), report)

@@ -1,9 +1,9 @@
-"""Silver transforms: deduplicate readings, explain why a reading is rejected, and shape the clean rows."""
+"""Silver transforms: deduplicate readings, find stuck runs and per-unit statistics (rules: quality.silver_rules)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import timedelta
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -11,19 +11,8 @@ from pyspark.sql import functions as F
 from altaviz.runtime import sqltext as sql
 from altaviz.schemas import SENSOR_COLUMNS
 
-#: Reject categories, in the order they are tested: the first that applies is the row's `reject_reason`.
-REJECT_REASONS: tuple[str, ...] = (
-    "null_required_field",
-    "unparseable_value",
-    "unknown_compressor",
-    "future_timestamp",
-    "before_commissioning",
-    "late_beyond_lateness",
-    "impossible_value",
-    "stuck_sensor",
-    "outlier_4sigma",  # tested last, against per-unit statistics: `flag_outliers`
-)
-OUTLIER_REASON = "outlier_4sigma"
+#: Readings arrive every five minutes per unit.
+CADENCE = timedelta(minutes=5)
 #: Statistics columns of `unit_sensor_stats`: `_n`, `_mean_<sensor>`, `_std_<sensor>`.
 STAT_COLUMNS = ("_n", *[f"_{kind}_{s}" for s in SENSOR_COLUMNS for kind in ("mean", "std")])
 RECEIVED_ORDER = ("ingested_at", "source_file", "source_offset")
@@ -113,12 +102,11 @@ def stuck_events(context: DataFrame | None, readings: int, repeated: DataFrame |
     return transform
 
 
-def first_received_with_stuck(repeated: DataFrame, stuck: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Drop the `repeated` event ids and attach `_stuck` from `stuck` (both small: broadcast, no shuffle)."""
+def first_received(repeated: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Drop the `repeated` event ids (few: broadcast, no shuffle)."""
 
     def transform(window: DataFrame) -> DataFrame:
-        firsts = window.join(F.broadcast(repeated), "event_id", "left_anti")
-        return firsts.join(F.broadcast(stuck), "event_id", "left")
+        return window.join(F.broadcast(repeated), "event_id", "left_anti")
 
     return transform
 
@@ -129,54 +117,6 @@ def unit_sensor_stats(df: DataFrame) -> DataFrame:
     for s in SENSOR_COLUMNS:
         aggs += [f"avg({sql.ident(s)}) AS _mean_{s}", f"stddev_samp({sql.ident(s)}) AS _std_{s}"]
     return df.groupBy("compressor_id").agg(*sql.exprs(aggs))
-
-
-def reject_reasons(*, as_of: datetime, future_tolerance_minutes: float, lateness_cutoff: datetime | None,
-                   limits: Mapping[str, tuple[float, float]]) -> Callable[[DataFrame], DataFrame]:
-    """`reject_reason` and `reject_detail` for every test but the outlier test (see `flag_outliers`).
-
-    The tests become boolean columns first and the reason a CASE over them, so the generated code stays
-    small enough for Spark to compile (a long nested CASE of rich expressions falls back to slow
-    interpretation).
-    """
-
-    def transform(df: DataFrame) -> DataFrame:
-        impossible = {s: f"(isnan({sql.ident(s)}) OR {sql.ident(s)} < {sql.double(lo)} OR {sql.ident(s)} > {sql.double(hi)})"
-                      for s, (lo, hi) in limits.items()}
-        future_limit = f"{sql.literal(as_of)} + INTERVAL {int(future_tolerance_minutes * 60)} SECONDS"
-        late = f"timestamp < {sql.literal(lateness_cutoff)}" if lateness_cutoff else "FALSE"
-        tests: dict[str, str] = {
-            "null_required_field": "compressor_id IS NULL OR (timestamp IS NULL AND unparsed_values IS NULL)",
-            "unparseable_value": "unparsed_values IS NOT NULL",
-            "unknown_compressor": "_known IS NULL",
-            "future_timestamp": f"timestamp > {future_limit}",
-            "before_commissioning": "timestamp < CAST(install_date AS TIMESTAMP)",
-            "late_beyond_lateness": late,
-            "impossible_value": " OR ".join(f"coalesce({t}, FALSE)" for t in impossible.values()),
-            "stuck_sensor": "_stuck IS NOT NULL",
-        }
-        flagged = df.select("*", *sql.exprs(f"coalesce({t}, FALSE) AS _t_{name}" for name, t in tests.items()))
-        reason = "CASE " + " ".join(f"WHEN _t_{name} THEN {sql.text(name)}" for name in tests) + " END"
-        with_reason = flagged.select(*df.columns, F.expr(f"{reason} AS reject_reason"))
-        details = {
-            "null_required_field": "concat('missing ', concat_ws(',', CASE WHEN compressor_id IS NULL THEN "
-                                   "'compressor_id' END, CASE WHEN timestamp IS NULL THEN 'timestamp' END))",
-            "unparseable_value": "concat('could not parse ', unparsed_values)",
-            "unknown_compressor": "concat('no compressor ', compressor_id, ' in dim_compressor')",
-            "future_timestamp": sql.text(f"timestamp after the as-of time {as_of.isoformat()}"),
-            "before_commissioning": "concat('before install date ', CAST(install_date AS STRING))",
-            "late_beyond_lateness": sql.text(
-                f"older than the lateness cut-off {lateness_cutoff.isoformat() if lateness_cutoff else ''}"),
-            "impossible_value": "concat_ws(', ', " + ", ".join(
-                f"CASE WHEN {flag} THEN concat({sql.text(s + '=')}, CAST({sql.ident(s)} AS STRING)) END"
-                for s, flag in impossible.items()) + ")",
-            "stuck_sensor": "concat('repeating value: ', _stuck)",
-        }
-        # Clean rows (no reason) skip the comparisons.
-        detail = "CASE reject_reason " + " ".join(f"WHEN {sql.text(n)} THEN {t}" for n, t in details.items()) + " END"
-        return with_reason.select("*", F.expr(f"{detail} AS reject_detail"))
-
-    return transform
 
 
 def preferred_stats(history: DataFrame | None, batch: DataFrame, min_history: int) -> DataFrame:
@@ -196,26 +136,3 @@ def preferred_stats(history: DataFrame | None, batch: DataFrame, min_history: in
     trusted = history.where(F.col("_n") >= min_history).select(*columns)
     return trusted.unionByName(batch.join(trusted.select("compressor_id"), "compressor_id", "left_anti")
                                .select(*columns))
-
-
-def flag_outliers(stats: DataFrame, sigma: float) -> Callable[[DataFrame], DataFrame]:
-    """Reject as `outlier_4sigma` a so-far-valid reading beyond `sigma` standard deviations of its unit's mean.
-
-    A sensor is only tested when its unit's standard deviation is positive; `reject_detail` names the sensors
-    beyond the band. Rows already rejected keep their reason. `stats` (one row per unit) is broadcast.
-    """
-
-    def transform(df: DataFrame) -> DataFrame:
-        joined = df.join(F.broadcast(stats.select("compressor_id", *STAT_COLUMNS[1:])), "compressor_id", "left")
-        beyond = {s: f"coalesce(_std_{s} > 0 AND abs({sql.ident(s)} - _mean_{s}) > _std_{s} * {sql.double(sigma)}, "
-                     "FALSE)" for s in SENSOR_COLUMNS}
-        candidate = f"(reject_reason IS NULL AND ({' OR '.join(beyond.values())}))"
-        prefix = sql.text(f"beyond {sigma:g} sigma of the unit's trailing mean: ")
-        detail = (f"concat({prefix}, "
-                  "concat_ws(',', " + ", ".join(f"CASE WHEN {flag} THEN {sql.text(s)} END"
-                                                for s, flag in beyond.items()) + "))")
-        derived = {"reject_reason": f"CASE WHEN {candidate} THEN {sql.text(OUTLIER_REASON)} ELSE reject_reason END",
-                   "reject_detail": f"CASE WHEN {candidate} THEN {detail} ELSE reject_detail END"}
-        return joined.select(*sql.exprs(f"{derived[c]} AS {c}" if c in derived else sql.ident(c) for c in df.columns))
-
-    return transform
