@@ -306,6 +306,25 @@ def fleet_health_schema() -> StructType:
     ])
 
 
+def gold_unit_state_schema() -> StructType:
+    """`lh_gold_curated.gold_unit_state`: Gold's own state, one row per compressor: its newest reading (time and
+    values), the sensor statuses of its newest hour, and where it was last known to be."""
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampType
+
+    return StructType([
+        StructField("compressor_id", StringType(), False),
+        StructField("model", StringType(), True),
+        StructField("station_id", StringType(), True),
+        StructField("basin", StringType(), True),
+        StructField("latitude", DoubleType(), True),
+        StructField("longitude", DoubleType(), True),
+        StructField("last_reading_at", TimestampType(), True),
+        *[StructField(s, DoubleType(), True) for s in SENSOR_COLUMNS],
+        *[StructField(f"{s}_status", StringType(), True) for s in SENSOR_COLUMNS],
+        StructField("updated_at", TimestampType(), False),
+    ])
+
+
 def gold_runs_schema() -> StructType:
     """`lh_gold_curated.gold_runs`: one row per Gold run: what it consumed, recomputed and raised."""
     from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType

@@ -77,6 +77,9 @@ FLEET_HEALTH = _table("lh_gold_curated", "fleet_health", "One row per compressor
                       columns=schemas.fleet_health_schema)
 STATION_HEALTH = _table("lh_gold_curated", "station_health", "fleet_health rolled up per station.")
 BASIN_HEALTH = _table("lh_gold_curated", "basin_health", "fleet_health rolled up per basin.")
+GOLD_UNIT_STATE = _table("lh_gold_curated", "gold_unit_state",
+                         "Gold's own state per unit: newest reading, latest statuses (not for reports).",
+                         columns=schemas.gold_unit_state_schema)
 GOLD_RUNS = _table("lh_gold_curated", "gold_runs", "One row per Gold run: what it consumed and wrote.",
                    columns=schemas.gold_runs_schema)
 
@@ -84,5 +87,5 @@ GOLD_RUNS = _table("lh_gold_curated", "gold_runs", "One row per Gold run: what i
 TABLES: tuple[Table, ...] = (
     TELEMETRY_RAW, INGESTED_FILES, TELEMETRY_CLEAN, TELEMETRY_REJECTED, SILVER_RUNS, SILVER_HOLDS, QUALITY_CHECKS,
     DIM_COMPRESSOR, DIM_STATION, SENSOR_READINGS_AGG, SENSOR_HOURLY_PARTIALS, ALERTS, FLEET_HEALTH, STATION_HEALTH,
-    BASIN_HEALTH, GOLD_RUNS,
+    BASIN_HEALTH, GOLD_UNIT_STATE, GOLD_RUNS,
 )

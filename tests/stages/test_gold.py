@@ -266,3 +266,24 @@ def test_a_silent_unit_gets_one_freshness_alert_resolved_by_its_next_reading(ctx
     assert fleet["U3"]["data_status"] == "stale" and fleet["U3"]["open_freshness_alerts"] == 1
     assert fleet["U2"]["data_status"] == "never_reported"
     assert later.details["units_stale"] == 2
+
+
+def test_gold_keeps_its_own_state_so_a_dropped_serving_table_is_rebuilt_as_it_was(ctx):
+    """Gold's state (each unit's newest reading and statuses) lives in gold_unit_state, not in fleet_health:
+    with fleet_health dropped (a report owner reshaping it, say) the next run rebuilds it as it was."""
+    import shutil
+
+    _store(ctx, _readings("U1", T0, 2 * 60, T0) + _readings("U3", T0, 60, T0, discharge_temp_f=lambda k: 265.0))
+    gold.run(ctx, as_of=T0 + timedelta(hours=2))
+    state = {r["compressor_id"]: r for r in ctx.lakehouse.read(tables.GOLD_UNIT_STATE).toArrow().to_pylist()}
+    assert set(state) == {"U1", "U2", "U3"}
+    assert state["U1"]["last_reading_at"] == T0 + timedelta(minutes=115) and state["U2"]["last_reading_at"] is None
+    assert state["U3"]["discharge_temp_f"] == 265.0 and state["U3"]["discharge_temp_f_status"] == "critical"
+    before = {r["compressor_id"]: r for r in ctx.lakehouse.read(tables.FLEET_HEALTH).toArrow().to_pylist()}
+
+    shutil.rmtree(ctx.lakehouse.table_path(tables.FLEET_HEALTH))
+    gold.run(ctx, as_of=T0 + timedelta(hours=2))
+    after = {r["compressor_id"]: r for r in ctx.lakehouse.read(tables.FLEET_HEALTH).toArrow().to_pylist()}
+    kept = ("last_reading_at", *SENSOR_COLUMNS, *[f"{s}_status" for s in SENSOR_COLUMNS], "status", "data_status")
+    assert {u: {k: r[k] for k in kept} for u, r in after.items()} == {
+        u: {k: r[k] for k in kept} for u, r in before.items()}

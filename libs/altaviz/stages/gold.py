@@ -136,8 +136,8 @@ def _details(run_id: str, as_of: datetime, clean_rows: int, agg_rows: int, fleet
 
 
 def _last_seen(state: gold_health.State, heard: dict[str, datetime]) -> dict[str, datetime]:
-    """Each unit's newest reading: as fleet_health had it, or newer from this run (held readings included)."""
-    seen = {unit: as_utc(r["last_reading_at"]) for unit, r in state.fleet_before.items() if r["last_reading_at"]}
+    """Each unit's newest reading: as Gold's state had it, or newer from this run (held readings included)."""
+    seen = {unit: as_utc(r["last_reading_at"]) for unit, r in state.units_before.items() if r["last_reading_at"]}
     for unit, hi in heard.items():
         if seen.get(unit) is None or hi > seen[unit]:
             seen[unit] = hi
@@ -172,7 +172,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
         last_seen=_last_seen(state, heard), thresholds=thresholds,
         units={r.compressor_id: (r.latest["model"], r.latest["station_id"], r.latest["basin"]) for r in touched})
     fleet = gold_health.fleet_health(
-        units=state.units, previous=state.fleet_before, stations=state.stations,
+        units=state.units, previous=state.units_before, stations=state.stations,
         newest={r.compressor_id: gold_health.Newest(as_utc(r.hi), r.latest.asDict()) for r in touched},
         latest_status=latest_status, open_counts=gold_alerts.open_counts(state.active, advanced.changed),
         as_of=as_of, stale_after=timedelta(hours=ctx.settings.gold.stale_after_hours))

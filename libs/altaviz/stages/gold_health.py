@@ -1,7 +1,8 @@
 """Gold's serving tables: `fleet_health` (one row per unit) and its station and basin roll-ups, rebuilt each run.
 
 They are small (one row per unit, station or basin), so they are computed on the driver from the small state
-Gold reads (the previous fleet_health, the dimensions, open alerts) and overwritten whole.
+Gold reads (its own `gold_unit_state`, the dimensions, open alerts) and overwritten whole, beside the new state.
+Gold never reads the serving tables back: what a report reads can be rebuilt, dropped or reshaped freely.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from altaviz.lakehouse.paths import TableRef
 from altaviz.runtime.frames import as_utc, small_frame
 from altaviz.schemas import SENSOR_COLUMNS, fleet_health_schema
 from altaviz.stages.gold_alerts import active_alerts
-from altaviz.tables import BASIN_HEALTH, DIM_COMPRESSOR, DIM_STATION, FLEET_HEALTH, STATION_HEALTH
+from altaviz.tables import (
+    BASIN_HEALTH,
+    DIM_COMPRESSOR,
+    DIM_STATION,
+    FLEET_HEALTH,
+    GOLD_UNIT_STATE,
+    STATION_HEALTH,
+)
 
 if TYPE_CHECKING:
     from altaviz.runtime.context import RunContext
@@ -27,17 +35,19 @@ SEVERITY_RANK = {"normal": 0, "warning": 1, "critical": 2}
 
 @dataclass(frozen=True)
 class State:
-    """What Gold reads of its small tables before advancing them: open alerts, fleet health, dimensions."""
+    """What Gold reads of its small tables before advancing them: open alerts, its unit state, dimensions."""
 
     active: list[Alert]
-    fleet_before: dict[str, dict[str, Any]]
+    units_before: dict[str, dict[str, Any]]
     stations: dict[str, dict[str, Any]]
     units: dict[str, dict[str, Any]]
 
 
 def read_state(ctx: RunContext) -> State:
     """The small tables the alert lifecycle and the serving tables start from (none is written by the windows)."""
-    return State(active=active_alerts(ctx), fleet_before=_rows_by(ctx, FLEET_HEALTH, "compressor_id"),
+    # A lakehouse from before the state table had its state in fleet_health: read once, then never again.
+    state = GOLD_UNIT_STATE if ctx.lakehouse.exists(GOLD_UNIT_STATE) else FLEET_HEALTH
+    return State(active=active_alerts(ctx), units_before=_rows_by(ctx, state, "compressor_id"),
                   stations=_rows_by(ctx, DIM_STATION, "station_id"), units=_rows_by(ctx, DIM_COMPRESSOR, "compressor_id"))
 
 
@@ -64,7 +74,7 @@ def fleet_health(*, units: Mapping[str, Mapping[str, Any]], previous: Mapping[st
 
     Args:
         units: `dim_compressor` rows by unit.
-        previous: the fleet_health rows before this run, by unit.
+        previous: Gold's unit state before this run (`gold_unit_state` rows), by unit.
         stations: `dim_station` rows by station.
         newest: per unit with new readings, the newest of them.
         latest_status: per unit, the sensor statuses of its newest 1-hour window.
@@ -126,13 +136,16 @@ def rollup(rows: list[dict[str, Any]], key: str, extra: dict[str, dict[str, Any]
 
 def serving_writes(ctx: RunContext, fleet: list[dict[str, Any]], stations: dict[str, dict[str, Any]]
                     ) -> list[Callable[[], Any]]:
-    """The overwrites of fleet, station and basin health, as calls (they are independent of each other)."""
+    """The overwrites of Gold's unit state and of fleet, station and basin health, as calls (independent of
+    each other)."""
     where = {sid: {k: r[k] for k in ("station_name", "basin", "latitude", "longitude")} for sid, r in stations.items()}
     station_rows = [{"station_name": None, "basin": None, "latitude": None, "longitude": None, **r}
                     for r in rollup(fleet, "station_id", where)]
     common = ("compressors long, units_normal long, units_warning long, units_critical long, units_stale long, "
               "open_warning_alerts long, open_critical_alerts long, worst_status string, as_of timestamp")
-    tables = [(FLEET_HEALTH, fleet, fleet_health_schema()),
+    state_columns = GOLD_UNIT_STATE.columns().fieldNames()
+    state = [{**{k: r.get(k) for k in state_columns}, "updated_at": r["as_of"]} for r in fleet]
+    tables = [(GOLD_UNIT_STATE, state, GOLD_UNIT_STATE.columns()), (FLEET_HEALTH, fleet, fleet_health_schema()),
               (STATION_HEALTH, station_rows,
                f"station_id string, station_name string, basin string, latitude double, longitude double, {common}"),
               (BASIN_HEALTH, rollup(fleet, "basin", {}), f"basin string, {common}")]
