@@ -19,9 +19,10 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, is_dataclass
 from typing import Any
 
+from altaviz.config import FieldPolicy, build_strict
 from altaviz.errors import ConfigError
 
 PROJECT = "altaviz"
@@ -268,29 +269,37 @@ def _as_object(value: Any, key: str) -> dict[str, Any] | None:
     return dict(value)
 
 
-def _build(cls: type, raw: Mapping[str, Any], key: str, *, dev: bool, stack: str) -> Any:
-    """One dataclass from a mapping, every field checked against its Rule."""
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in fields(cls)]
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown config key {key}.{unknown[0]}; allowed keys under {key}: {', '.join(known)}")
-    values = {}
-    for f in fields(cls):
+class _StackPolicy(FieldPolicy):
+    """The stack config's reading of the shared strict loader: Pulumi hands values over as text or JSON,
+    each field carries a `Rule`, and `dev-<name>` stacks get defaults staging and prod must state."""
+
+    def __init__(self, *, dev: bool, stack: str) -> None:
+        self.dev, self.stack = dev, stack
+
+    def unknown(self, key: str, allowed: list[str], where: str) -> ConfigError:
+        return ConfigError(f"unknown config key {key}; allowed keys under {where}: {', '.join(allowed)}")
+
+    def given(self, value: Any) -> bool:
+        return value is not None
+
+    def missing(self, f: Any, hint: Any, key: str) -> Any:
         rule: Rule = f.metadata.get("rule", Rule())
-        path = f"{key}.{f.name}"
-        if f.name in raw and raw[f.name] is not None:
-            values[f.name] = _value(hints[f.name], raw[f.name], rule, path, dev=dev, stack=stack)
-        elif dev and rule.dev_default is not _REQUIRED:
-            values[f.name] = rule.dev_default
-        elif rule.default is not _REQUIRED:
-            values[f.name] = rule.default
-        elif is_dataclass(hints[f.name]) and dev:
-            values[f.name] = _build(hints[f.name], {}, path, dev=dev, stack=stack)
-        else:
-            why = f" ({rule.why})" if rule.why else ""
-            raise ConfigError(f"{path} is required for stack {stack!r}{why}{_allowed(rule)}")
-    return cls(**values)
+        if self.dev and rule.dev_default is not _REQUIRED:
+            return rule.dev_default
+        if rule.default is not _REQUIRED:
+            return rule.default
+        if is_dataclass(hint) and self.dev:
+            return _build(hint, {}, key, dev=self.dev, stack=self.stack)
+        why = f" ({rule.why})" if rule.why else ""
+        raise ConfigError(f"{key} is required for stack {self.stack!r}{why}{_allowed(rule)}")
+
+    def convert(self, f: Any, hint: Any, value: Any, key: str) -> Any:
+        return _value(hint, value, f.metadata.get("rule", Rule()), key, dev=self.dev, stack=self.stack)
+
+
+def _build(cls: type, raw: Mapping[str, Any], key: str, *, dev: bool, stack: str) -> Any:
+    """One dataclass from a mapping, every field checked against its Rule (the shared strict loader)."""
+    return build_strict(cls, raw, key, _StackPolicy(dev=dev, stack=stack))
 
 
 def _value(hint: Any, value: Any, rule: Rule, path: str, *, dev: bool, stack: str) -> Any:

@@ -98,13 +98,43 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     raise TypeError(f"no converter for {tp!r} at {where}")  # a programming error, not a config error
 
 
-def build_strict(cls: type, data: Any, where: str) -> Any:
+class FieldPolicy:
+    """How `build_strict` words an unknown key, fills a missing one and converts a value (one loader).
+
+    The YAML files use this default; the Pulumi stack config (`infra/stack_config.py`) subclasses it for its
+    string-typed values, per-field rules and per-stack defaults, over the same walk of the dataclasses.
+    """
+
+    def unknown(self, key: str, allowed: list[str], where: str) -> ConfigError:
+        """The error for unknown key `key` (dotted) among `allowed`."""
+        return ConfigError(f"unknown key {key}; allowed keys: {', '.join(allowed)}")
+
+    def given(self, value: Any) -> bool:
+        """Whether a key present with `value` counts as set (YAML: always, a null is then checked as a value)."""
+        return True
+
+    def missing(self, f: dataclasses.Field[Any], hint: Any, key: str) -> Any:
+        """The value of a field the mapping lacks: `dataclasses.MISSING` to take the field's default."""
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing key {key}")
+        return dataclasses.MISSING
+
+    def convert(self, f: dataclasses.Field[Any], hint: Any, value: Any, key: str) -> Any:
+        """`value` as the field's type (nested dataclasses are built with this policy)."""
+        return _convert(hint, value, key)
+
+
+_YAML = FieldPolicy()
+
+
+def build_strict(cls: type, data: Any, where: str, policy: FieldPolicy = _YAML) -> Any:
     """Build the frozen dataclass `cls` from a mapping, rejecting unknown and missing keys.
 
     Args:
         cls: The dataclass to build (nested dataclasses and tuples of them are built recursively).
         data: The parsed YAML mapping.
         where: Dotted location used in error messages, e.g. ``"models[2]"``; empty at the top level.
+        policy: How keys are worded, missing keys filled and values converted (default: the YAML files').
 
     Raises:
         ConfigError: A key is unknown (the message lists the allowed keys), missing or of the wrong type.
@@ -118,14 +148,16 @@ def build_strict(cls: type, data: Any, where: str) -> Any:
 
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown key {key(unknown[0])}; allowed keys: {', '.join(fields)}")
+        raise policy.unknown(key(unknown[0]), list(fields), where)
     hints = get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _convert(hints[name], data[name], key(name))
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"missing key {key(name)}")
+        if name in data and policy.given(data[name]):
+            kwargs[name] = policy.convert(f, hints[name], data[name], key(name))
+        else:
+            value = policy.missing(f, hints[name], key(name))
+            if value is not dataclasses.MISSING:
+                kwargs[name] = value
     try:
         return cls(**kwargs)
     except ConfigError as exc:

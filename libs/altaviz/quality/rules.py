@@ -188,12 +188,19 @@ def _decide(frame: DataFrame, pending: list[tuple[str, Column]]) -> DataFrame:
     return tested.select(*others, reason.alias(REASON), F.coalesce(F.col(DETAIL), *map(F.col, names)).alias(DETAIL))
 
 
-def label(df: DataFrame, rules: Sequence[RuleConfig], env: RowEnv) -> DataFrame:
+def begin(rules: Sequence[RuleConfig], env: RowEnv) -> dict[str, Any]:
+    """Start what the rules read independently of the labels (their `begin` hooks), by rule name."""
+    return {r.rule: r.spec.begin(r.params, env) for r in rules if r.spec.begin is not None}
+
+
+def label(df: DataFrame, rules: Sequence[RuleConfig], env: RowEnv, begun: Mapping[str, Any] | None = None
+          ) -> DataFrame:
     """`df` with `reject_reason` (the first declared rule a reading breaks, null for clean) and `reject_detail`.
 
-    Frames cached on the way (before an `after_passing` rule) stay cached until `env.release()`.
+    `begun`: what `begin(rules, env)` started earlier (by default it is started here). Frames cached on the way
+    (before an `after_passing` rule) stay cached until `env.release()`.
     """
-    begun = {r.rule: r.spec.begin(r.params, env) for r in rules if r.spec.begin is not None}
+    begun = begin(rules, env) if begun is None else begun
     frame, pending = df, []
     for declared in rules:
         spec = declared.spec

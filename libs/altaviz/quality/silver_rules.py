@@ -7,6 +7,7 @@ joins before the rules run: the compressor dimension (`_known`, `install_date`, 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -241,35 +242,41 @@ def _stored_jumps(stored: DataFrame, units: list[str], stats: DataFrame, params:
             .collect())
 
 
-def _excursions(env: RowEnv, jumped: list[tuple[Any, list[str]]], stats: DataFrame, params: OutlierParams
-                ) -> dict[tuple[str, str], list[Any]]:
-    """Per (unit, sensor): the times it jumped in the trailing `history_hours`, in this window, among its
-    stored clean readings and as earlier outliers."""
-    times: dict[tuple[str, str], list[Any]] = {}
-    for r, sensors in jumped:
-        for s in sensors:
-            times.setdefault((r.compressor_id, s), []).append(r.timestamp)
-    units = sorted({r.compressor_id for r, _ in jumped})
+def _earlier_jumps(env: RowEnv, units: list[str], stats: DataFrame, params: OutlierParams
+                  ) -> Callable[[], dict[tuple[str, str], list[Any]]]:
+    """Start reading when `units` jumped in the trailing `history_hours` before this window (stored clean
+    jumps and earlier outliers, side by side); returns what waits for them, per (unit, sensor)."""
     start, end = env.span[0] - timedelta(hours=params.history_hours), env.span[1]
-    stored = env.clean_between(start, env.span[0])
+    stored, earlier = env.clean_between(start, env.span[0]), env.rejected_between(start, end)
+    reads = []
     if stored is not None:
-        for r in _stored_jumps(stored.where(F.col("timestamp") < F.lit(env.span[0])), units, stats, params):
-            for s in SENSOR_COLUMNS:
-                if r[s]:
-                    times.setdefault((r.compressor_id, s), []).append(r.timestamp)
-    earlier = env.rejected_between(start, end)
+        before = stored.where(F.col("timestamp") < F.lit(env.span[0]))
+        reads.append(beside(lambda: [(r.compressor_id, r.timestamp, [s for s in SENSOR_COLUMNS if r[s]])
+                                     for r in _stored_jumps(before, units, stats, params)],
+                            parallel=env.side_by_side))
     if earlier is not None:
         sensors = F.split(F.substring_index("reject_detail", ": ", -1), ",")
-        for r in (earlier.where((F.col(REASON) == "outlier_4sigma") & F.col("compressor_id").isin(units))
-                  .select("compressor_id", "timestamp", sensors.alias("_sensors")).collect()):
-            for s in r._sensors:
-                times.setdefault((r.compressor_id, s), []).append(r.timestamp)
-    return times
+        outliers = (earlier.where((F.col(REASON) == "outlier_4sigma") & F.col("compressor_id").isin(units))
+                    .select("compressor_id", "timestamp", sensors.alias("_sensors")))
+        reads.append(beside(lambda: [(r.compressor_id, r.timestamp, r._sensors) for r in outliers.collect()],
+                            parallel=env.side_by_side))
+
+    def wait() -> dict[tuple[str, str], list[Any]]:
+        times: dict[tuple[str, str], list[Any]] = {}
+        for read in reads:
+            for unit, at, jumped in read():
+                for s in jumped:
+                    times.setdefault((unit, s), []).append(at)
+        return times
+
+    return wait
 
 
 def _spikes(env: RowEnv, passing: DataFrame, suspects: list[Any], stats: DataFrame, params: OutlierParams
             ) -> list[dict[str, str]]:
     """`(event_id, _outlier)` of the suspects with a sensor that jumped and is not part of a recurring pattern."""
+    # The earlier jumps of the suspects' units are read beside the lookup of their previous readings.
+    earlier = _earlier_jumps(env, sorted({r.compressor_id for r in suspects}), stats, params)
     previous = _previous(env, passing, suspects, timedelta(minutes=params.previous_within_minutes))
     jumped = []
     for r in suspects:
@@ -279,9 +286,10 @@ def _spikes(env: RowEnv, passing: DataFrame, suspects: list[Any], stats: DataFra
                    and all(abs(r[s] - p[s]) > r[f"_band_{s}"] for p in previous.get(r.event_id, []) if p[s] is not None)]
         if sensors:
             jumped.append((r, sensors))
-    if not jumped:
-        return []
-    excursions, span = _excursions(env, jumped, stats, params), timedelta(hours=params.history_hours)
+    excursions, span = earlier(), timedelta(hours=params.history_hours)
+    for r, sensors in jumped:
+        for s in sensors:
+            excursions.setdefault((r.compressor_id, s), []).append(r.timestamp)
     spikes = []
     for r, sensors in jumped:
         isolated = [s for s in sensors if sum(r.timestamp - span <= t <= r.timestamp

@@ -119,24 +119,41 @@ def _rejected_near(ctx: RunContext, start: datetime, end: datetime) -> DataFrame
             .where(F.col("timestamp").between(F.lit(start), F.lit(end))))
 
 
-def _committed_only(ctx: RunContext, context: DataFrame | None) -> tuple[DataFrame | None, tuple[str, ...]]:
-    """`context` without the rows of interrupted runs (stored, but with no `silver_runs` record), and their ids.
+def _interrupted(ctx: RunContext, context: DataFrame) -> tuple[str, ...]:
+    """Ids of interrupted runs among `context`'s rows: stored, but with no `silver_runs` record.
 
     A run killed after its MERGE and before its record leaves such rows; the next run re-reads the same
     Bronze window, so it labels them afresh and adopts them (they are not duplicates of themselves).
     """
     from pyspark.sql import functions as F
 
-    if context is None:
-        return None, ()
     runs = (ctx.lakehouse.read(SILVER_RUNS).select(F.col("run_id").alias("silver_run_id"))
             if ctx.lakehouse.exists(SILVER_RUNS) else small_frame(ctx.spark, [], "silver_run_id string"))
-    orphans = tuple(sorted(r.silver_run_id for r in context.join(F.broadcast(runs), "silver_run_id", "left_anti")
-                           .select("silver_run_id").distinct().collect()))
+    return tuple(sorted(r.silver_run_id for r in context.join(F.broadcast(runs), "silver_run_id", "left_anti")
+                        .select("silver_run_id").distinct().collect()))
+
+
+def _repeated(ctx: RunContext, window: DataFrame, context: DataFrame | None
+              ) -> tuple[list[Any], DataFrame | None, tuple[str, ...]]:
+    """The window's repeated readings (ids), the context without interrupted runs' rows, and those runs' ids.
+
+    The repeated readings are few: found once, brought to the driver and broadcast. The check for interrupted
+    runs goes beside; when there are some (rare), the repeated readings are found again without their rows.
+    """
+    from pyspark.sql import functions as F
+
+    from altaviz.transforms.silver import repeated_events
+
+    if context is None:
+        return window.transform(repeated_events(None)).collect(), None, ()
+    interrupted = beside(functools.partial(_interrupted, ctx, context), parallel=ctx.lakehouse.backend.side_by_side)
+    repeated = window.transform(repeated_events(context)).collect()
+    orphans = interrupted()
     if not orphans:
-        return context, ()
+        return repeated, context, ()
     ctx.progress(f"silver: adopting the rows of {len(orphans)} interrupted run(s): {', '.join(orphans)}")
-    return context.where(~F.col("silver_run_id").isin(list(orphans))), orphans
+    context = context.where(~F.col("silver_run_id").isin(list(orphans)))
+    return window.transform(repeated_events(context)).collect(), context, orphans
 
 
 def _unit_ranges(units: list[Any], before: timedelta) -> list[dict[str, Any]]:
@@ -155,12 +172,12 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
 
     Returns:
         The labelled rows, the rules' environment (its `release()` drops what they cached), and the ids of
-        interrupted runs whose stored rows this window re-labels (see `_committed_only`).
+        interrupted runs whose stored rows this window re-labels (see `_interrupted`).
     """
     from pyspark.sql import functions as F
 
     from altaviz.quality import RowEnv, label
-    from altaviz.quality.rules import lookback
+    from altaviz.quality.rules import begin, lookback
     from altaviz.transforms import silver as transforms
 
     rules = ctx.quality.rules
@@ -172,17 +189,19 @@ def _label(ctx: RunContext, window: DataFrame, dims: DataFrame | None, as_of: da
     # longest lookback a rule declares before its oldest new reading. A few late readings of some units then
     # widen only those units' context.
     before = lookback(rules)
-    context, orphans = _committed_only(ctx, _clean_near(ctx, lo - before, hi, small_frame(
-        ctx.spark, _unit_ranges(units, before), "compressor_id string, _lo timestamp, _hi timestamp")))
-    env = RowEnv(ctx.spark, as_of, span, newest_seen=newest_seen, context=context,
+    env = RowEnv(ctx.spark, as_of, span, newest_seen=newest_seen,
                  clean_between=functools.partial(_clean_near, ctx), rejected_between=functools.partial(_rejected_near, ctx),
                  side_by_side=ctx.lakehouse.backend.side_by_side, progress=ctx.progress)
-    # The repeated readings are few: find them once, bring them to the driver, broadcast them.
-    repeated_ids = window.transform(transforms.repeated_events(context)).collect()
+    # What the rules read regardless of the labels (the outlier test's trailing statistics) starts first, to
+    # run beside the search for repeated readings.
+    begun = begin(rules, env)
+    repeated_ids, context, orphans = _repeated(ctx, window, _clean_near(ctx, lo - before, hi, small_frame(
+        ctx.spark, _unit_ranges(units, before), "compressor_id string, _lo timestamp, _hi timestamp")))
+    env = dataclasses.replace(env, context=context)
     ctx.progress(f"silver: {len(repeated_ids):,} repeated reading(s) found; testing readings")
     firsts = (window.transform(transforms.with_reference(dims))
               .transform(transforms.first_received(small_frame(ctx.spark, repeated_ids, "event_id string"))))
-    labelled = label(firsts, rules, env).withColumn("station_id", F.coalesce(F.col("_ref_station_id"),
+    labelled = label(firsts, rules, env, begun).withColumn("station_id", F.coalesce(F.col("_ref_station_id"),
                                                                               F.col("station_id")))
     return _output_columns(labelled).persist(), env, orphans
 
