@@ -27,3 +27,10 @@ def test_a_report_refuses_a_field_it_does_not_have_naming_it():
 def test_every_stage_has_its_report_type():
     assert set(REPORTS) == {"bronze", "silver", "gold", "sql_endpoint_refresh"}
     assert REPORTS["bronze"] is BronzeReport
+
+
+def test_a_report_given_as_its_dict_is_typed_by_stage_and_checked():
+    result = StageResult("gold", 5, 3, 2.0, {"run_id": "g-1", "agg_rows": 3})
+    assert result.report == GoldReport("g-1", agg_rows=3)
+    with pytest.raises(ValueError, match="SilverReport has no field 'agg_rowz'"):
+        StageResult("silver", 1, 1, 0.1, {"agg_rowz": 3})

@@ -122,6 +122,13 @@ class StageResult:
     seconds: float
     report: Report = field(default_factory=Report)
 
+    def __post_init__(self) -> None:
+        # A report given as its dict (as JSON carries it) is typed by stage, strictly: an unknown field is an error.
+        if isinstance(self.report, dict):
+            if self.stage not in REPORTS:
+                raise ValueError(f"no report type for stage {self.stage!r}; stages: {', '.join(sorted(REPORTS))}")
+            object.__setattr__(self, "report", REPORTS[self.stage].from_dict(self.report))
+
     @property
     def details(self) -> dict[str, Any]:
         """The report as a JSON-ready dict."""
@@ -139,8 +146,5 @@ class StageResult:
         Raises:
             ValueError: The stage is unknown or its details do not fit its report.
         """
-        stage = document["stage"]
-        if stage not in REPORTS:
-            raise ValueError(f"no report type for stage {stage!r}; stages: {', '.join(sorted(REPORTS))}")
-        return cls(stage, document["rows_in"], document["rows_out"], document["seconds"],
-                   REPORTS[stage].from_dict(document.get("details") or {}))
+        return cls(document["stage"], document["rows_in"], document["rows_out"], document["seconds"],
+                   dict(document.get("details") or {}))
