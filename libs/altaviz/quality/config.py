@@ -13,7 +13,7 @@ from typing import Any
 
 from altaviz.config import build_strict, config_file, load_yaml
 from altaviz.errors import ConfigError
-from altaviz.quality.registry import get_check
+from altaviz.quality.registry import declared_params, get_check
 from altaviz.quality.rules import RuleConfig, get_rule
 
 LEVELS: tuple[str, ...] = ("warn", "block")
@@ -41,12 +41,8 @@ class CheckConfig:
             raise ConfigError(f"level {self.level!r} is not allowed; allowed levels: {', '.join(LEVELS)}")
         if not math.isfinite(self.threshold):
             raise ConfigError(f"threshold must be a finite number (got {self.threshold!r})")
-        spec = get_check(self.check)
-        if self.params is None:
-            object.__setattr__(self, "params", spec.params_type())
-        elif not isinstance(self.params, spec.params_type):
-            raise ConfigError(f"params of check {self.check!r} must be a {spec.params_type.__name__} "
-                              f"(got {type(self.params).__name__})")
+        object.__setattr__(self, "params",
+                           declared_params("check", self.check, self.params, get_check(self.check).params_type))
 
     @property
     def comparison(self) -> str:

@@ -7,12 +7,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, Union
 
 from altaviz.errors import ConfigError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,61 @@ class CheckSpec:
         return not math.isnan(metric) and COMPARISONS[self.comparison](metric, threshold)
 
 
-_REGISTRY: dict[str, CheckSpec] = {}
+class Registry(Generic[S]):
+    """Specs (registered checks or row rules) by name, for YAML to declare: one mechanism for both kinds.
+
+    A spec has `name` and `function`; `kind` words the errors ("check", "rule").
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._specs: dict[str, S] = {}
+
+    def add(self, spec: S) -> None:
+        """Record `spec` under its name.
+
+        Raises:
+            ValueError: The name is already registered (a programming error).
+        """
+        name = spec.name  # type: ignore[attr-defined]
+        if name in self._specs:
+            raise ValueError(f"{self.kind} {name!r} is already registered "
+                             f"(by {self._specs[name].function.__qualname__})")  # type: ignore[attr-defined]
+        self._specs[name] = spec
+
+    def view(self) -> Mapping[str, S]:
+        """The registered specs by name (read-only view)."""
+        return MappingProxyType(self._specs)
+
+    def get(self, name: str) -> S:
+        """The spec registered as `name`.
+
+        Raises:
+            ConfigError: No spec has that name; the message lists the registered ones.
+        """
+        try:
+            return self._specs[name]
+        except KeyError:
+            allowed = ", ".join(sorted(self._specs)) or "none"
+            raise ConfigError(f"{self.kind} {name!r} is not a registered {self.kind}; "
+                              f"allowed {self.kind}s: {allowed}") from None
+
+
+def declared_params(kind: str, name: str, params: Any, params_type: type) -> Any:
+    """A declared entry's params: `params_type`'s defaults when None, else `params` if of that type.
+
+    Raises:
+        ConfigError: `params` is of another type (the params of another check or rule).
+    """
+    if params is None:
+        return params_type()
+    if not isinstance(params, params_type):
+        raise ConfigError(f"params of {kind} {name!r} must be a {params_type.__name__} "
+                          f"(got {type(params).__name__})")
+    return params
+
+
+_REGISTRY: Registry[CheckSpec] = Registry("check")
 
 
 def register_check(name: str, *, comparison: str, params: type = NoParams,
@@ -168,9 +224,7 @@ def register_check(name: str, *, comparison: str, params: type = NoParams,
         raise ValueError(f"check {name!r}: comparison {comparison!r} is not one of {', '.join(COMPARISONS)}")
 
     def decorate(function: CheckFunction) -> CheckFunction:
-        if name in _REGISTRY:
-            raise ValueError(f"check {name!r} is already registered (by {_REGISTRY[name].function.__qualname__})")
-        _REGISTRY[name] = CheckSpec(name, function, comparison, params, when_null)
+        _REGISTRY.add(CheckSpec(name, function, comparison, params, when_null))
         return function
 
     return decorate
@@ -178,7 +232,7 @@ def register_check(name: str, *, comparison: str, params: type = NoParams,
 
 def registered_checks() -> Mapping[str, CheckSpec]:
     """The registered checks by name (read-only view)."""
-    return MappingProxyType(_REGISTRY)
+    return _REGISTRY.view()
 
 
 def get_check(name: str) -> CheckSpec:
@@ -187,8 +241,4 @@ def get_check(name: str) -> CheckSpec:
     Raises:
         ConfigError: No check has that name; the message lists the registered ones.
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        allowed = ", ".join(sorted(_REGISTRY)) or "none"
-        raise ConfigError(f"check {name!r} is not a registered check; allowed checks: {allowed}") from None
+    return _REGISTRY.get(name)

@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from altaviz.errors import ConfigError
-from altaviz.quality.registry import NoParams
+from altaviz.quality.registry import NoParams, Registry, declared_params
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -95,7 +93,7 @@ class RuleSpec:
     lookback: Callable[[Any], timedelta] | None = None
 
 
-_RULES: dict[str, RuleSpec] = {}
+_RULES: Registry[RuleSpec] = Registry("rule")
 
 
 def register_rule(name: str, *, params: type = NoParams, prepare: Prepare | None = None,
@@ -108,9 +106,7 @@ def register_rule(name: str, *, params: type = NoParams, prepare: Prepare | None
     """
 
     def decorate(function: RuleFunction) -> RuleFunction:
-        if name in _RULES:
-            raise ValueError(f"rule {name!r} is already registered (by {_RULES[name].function.__qualname__})")
-        _RULES[name] = RuleSpec(name, function, params, prepare, begin, after_passing, lookback)
+        _RULES.add(RuleSpec(name, function, params, prepare, begin, after_passing, lookback))
         return function
 
     return decorate
@@ -118,7 +114,7 @@ def register_rule(name: str, *, params: type = NoParams, prepare: Prepare | None
 
 def registered_rules() -> Mapping[str, RuleSpec]:
     """The registered rules by name (read-only view)."""
-    return MappingProxyType(_RULES)
+    return _RULES.view()
 
 
 def get_rule(name: str) -> RuleSpec:
@@ -127,11 +123,7 @@ def get_rule(name: str) -> RuleSpec:
     Raises:
         ConfigError: No rule has that name; the message lists the registered ones.
     """
-    try:
-        return _RULES[name]
-    except KeyError:
-        allowed = ", ".join(sorted(_RULES)) or "none"
-        raise ConfigError(f"rule {name!r} is not a registered rule; allowed rules: {allowed}") from None
+    return _RULES.get(name)
 
 
 @dataclass(frozen=True)
@@ -142,12 +134,8 @@ class RuleConfig:
     params: Any = None
 
     def __post_init__(self) -> None:
-        spec = get_rule(self.rule)
-        if self.params is None:
-            object.__setattr__(self, "params", spec.params_type())
-        elif not isinstance(self.params, spec.params_type):
-            raise ConfigError(f"params of rule {self.rule!r} must be a {spec.params_type.__name__} "
-                              f"(got {type(self.params).__name__})")
+        object.__setattr__(self, "params",
+                           declared_params("rule", self.rule, self.params, get_rule(self.rule).params_type))
 
     @property
     def spec(self) -> RuleSpec:
