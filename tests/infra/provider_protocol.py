@@ -162,9 +162,12 @@ class Engine:
         """The provider's checked inputs (against the old resource's inputs); raise `CheckFailed` with its failures."""
         resource_type, urn = self._type_and_urn(name, provider)
         news = to_struct({**inputs, PROVIDER_KEY: serialize_provider(provider)})
+        # Pulumi 3.224+ sends the old outputs too; older engines' CheckRequest has no such field.
+        since_3_224 = ({"old_outputs": old.outputs if old else None}
+                       if "old_outputs" in provider_pb2.CheckRequest.DESCRIPTOR.fields_by_name else {})
         checked = self.server.call("Check", provider_pb2.CheckRequest(
             urn=urn, name=name, type=resource_type, olds=old.inputs if old else struct_pb2.Struct(), news=news,
-            old_outputs=old.outputs if old else None, randomSeed=os.urandom(32)))
+            randomSeed=os.urandom(32), **since_3_224))
         if checked.failures:
             raise CheckFailed([(f.property, f.reason) for f in checked.failures])
         return checked.inputs

@@ -112,7 +112,7 @@ def test_unknown_capacity_name_fails_naming_it_and_the_visible_ones(fake_fabric,
         engine.up("ws", WorkspaceProvider(), workspace_inputs(fake_fabric))
     fake_fabric.calls.clear()
 
-    with pytest.raises(ProviderError, match=r"(Create|Update): altaviz.errors.FabricApiError: Fabric capacity "
+    with pytest.raises(ProviderError, match=r"(Create|Update): (?:altaviz.errors.FabricApiError|Exception calling application): Fabric capacity "
                                             r"'fabcapmissing' was not found .* \(fabcapaltavizprod, "
                                             r"fabcapaltavizstaging, fabcapshared\)\. .*capacity admin or "
                                             r"contributor"):
