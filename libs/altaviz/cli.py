@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from altaviz import ml_command
 from altaviz.console import RootOption, err, lakehouse_paths, out, progress, run_context
 from altaviz.errors import AltavizError, UsageError, described, one_line
 from altaviz.fabric_command import fabric_app
@@ -156,11 +157,12 @@ def run(
                                     progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
             out.print(f"simulate: {report.readings:,} reading(s) from {report.compressors:,} compressor(s), "
                       f"{report.failing_units} failing unit(s) ({report.seconds:.1f}s)", highlight=False)
+        ml_command.ensure_model(ctx)
         plan = build_plan(folder, notebooks_for(folder), simulated_as_of(plan, params, lakehouse_root))
         result = execute_pipeline(plan, root=lakehouse_root, spark=lambda: ctx.spark)
     from altaviz.stage_printers import print_gold, print_silver
 
-    printers = {"bronze": _print_report, "silver": print_silver, "gold": print_gold}
+    printers = {"bronze": _print_report, "silver": print_silver, "gold": print_gold, "ml": ml_command.print_ml}
     for document in exit_documents(result):
         printer = printers.get(document.get("stage"))
         if printer:
@@ -201,6 +203,8 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(quality_app, name="quality")
 app.add_typer(fabric_app, name="fabric")
+app.command("train")(ml_command.train)
+app.command("evaluate")(ml_command.evaluate)
 
 
 @alerts_app.command("list")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from altaviz.errors import ConfigError
 from altaviz.fabric import FABRIC_API_URL
 from altaviz.lakehouse.paths import LAKEHOUSES, LakehousePaths, LocalLakehousePaths, OneLakePaths
-from altaviz.reports import GoldReport, SilverReport
+from altaviz.reports import GoldReport, MlReport, SilverReport
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -117,7 +117,7 @@ def pipeline_monitor(ctx: RunContext, notebookutils: Any, *, environment: str, k
 def _exit_value(result: StageResult, *, run_id: str, environment: str, as_of: datetime | None) -> str:
     document: dict[str, Any] = {"run_id": run_id, "environment": environment,
                                 "as_of": as_of.isoformat() if as_of else None, **result.to_dict()}
-    if isinstance(result.report, GoldReport):
+    if isinstance(result.report, GoldReport | MlReport):
         document["details"] = {k: v for k, v in document["details"].items() if k != "alerts"}  # the monitor's
     return json.dumps(document, default=str)
 
@@ -178,6 +178,32 @@ def gold_aggregate(spark: SparkSession, notebookutils: Any, *, as_of: str = "", 
 
     return _run_stage("gold", spark, notebookutils, run_id=run_id, environment=environment,
                       key_vault_url=key_vault_url, as_of=as_of, call=lambda ctx, when: gold.run(ctx, as_of=when))
+
+
+def ml_score(spark: SparkSession, notebookutils: Any, *, as_of: str = "", run_id: str = "", environment: str = "",
+             key_vault_url: str = "", model_version: str = "") -> str:
+    """Score the complete hours since the last run with a registered model version (blank: the latest); write
+    `ml_predictions`, `emissions_daily` and predictive alerts; the result as JSON."""
+    from altaviz.stages import ml
+
+    return _run_stage("ml", spark, notebookutils, run_id=run_id, environment=environment,
+                      key_vault_url=key_vault_url, as_of=as_of,
+                      call=lambda ctx, when: ml.run(ctx, as_of=when, model_version=model_version or None))
+
+
+def ml_train(spark: SparkSession, notebookutils: Any, *, seeds: str = "", compressors: int = 0, days: int = 0) -> str:
+    """Train on simulated fleets and register a new model version (on demand); the version and metrics as JSON.
+
+    Training fleets are simulated into temporary local folders of the driver; the model goes to the
+    workspace's MLflow (Fabric) or the lakehouse's tracking store (locally).
+    """
+    from altaviz.ml.training import train
+
+    chosen = [int(s) for s in seeds.split(",") if s.strip()] or None
+    result = train(spark, runtime_paths(notebookutils), seeds=chosen, compressors=compressors or None,
+                   days=days or None, progress=_say)
+    return json.dumps({"model": result.ref.name, "version": result.ref.version, "metrics": result.metrics,
+                       "episodes": result.mode_episodes, "seconds": result.seconds})
 
 
 def report_failure(spark: SparkSession, notebookutils: Any, *, run_id: str = "", environment: str = "",

@@ -108,8 +108,30 @@ class RefreshReport(Report):
     skipped: str = ""
 
 
+@dataclass(frozen=True)
+class MlReport(Report):
+    """What scoring did: the hours and model version, predictions, emissions, predictive alerts, units at risk."""
+
+    stage: ClassVar[str] = "ml"
+    as_of: str = ""
+    model: str = ""
+    model_version: str = ""
+    scored_from: str = ""
+    scored_through: str = ""
+    predictions: int = 0
+    flagged_units: int = 0
+    emission_rows: int = 0
+    alerts_opened: int = 0
+    alerts_changed: int = 0
+    #: The flagged units at the last scored hour, shortest RUL first.
+    at_risk: list[dict[str, Any]] = field(default_factory=list)
+    #: Every predictive alert the run opened or changed (what monitoring sends on).
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
 #: Report type by stage name.
-REPORTS: dict[str, type[Report]] = {r.stage: r for r in (BronzeReport, SilverReport, GoldReport, RefreshReport)}
+REPORTS: dict[str, type[Report]] = {r.stage: r for r in (BronzeReport, SilverReport, GoldReport, MlReport,
+                                                         RefreshReport)}
 
 
 @dataclass(frozen=True)

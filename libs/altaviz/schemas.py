@@ -268,7 +268,10 @@ def alerts_schema() -> StructType:
         StructField("acknowledged_by", text, True), StructField("resolved_at", ts, True),
         StructField("closed_at", ts, True), StructField("message", text, True),
         StructField("model", text, True), StructField("station_id", text, True), StructField("basin", text, True),
-        StructField("updated_at", ts, True), StructField("date", DateType(), False),
+        StructField("updated_at", ts, True),
+        StructField("failure_mode", text, True), StructField("rul_hours", num, True),
+        StructField("rul_low_hours", num, True), StructField("rul_high_hours", num, True),
+        StructField("contributing_sensors", text, True), StructField("date", DateType(), False),
     ])
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from altaviz import schemas
 from altaviz.lakehouse.paths import TableRef
+from altaviz.ml import schemas as ml_schemas
+from altaviz.ml.emissions import emissions_daily_schema
 
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
@@ -83,9 +85,23 @@ GOLD_UNIT_STATE = _table("lh_gold_curated", "gold_unit_state",
 GOLD_RUNS = _table("lh_gold_curated", "gold_runs", "One row per Gold run: what it consumed and wrote.",
                    columns=schemas.gold_runs_schema)
 
+# --- ML ----------------------------------------------------------------------------------------------------------
+ML_PREDICTIONS = _table("lh_ml_serving", "ml_predictions", "Per unit and hour: anomaly, drift, RUL, failure mode.",
+                        columns=ml_schemas.ml_predictions_schema, partition_by=("date",),
+                        merge_keys=("compressor_id", "prediction_timestamp", "model", "date"),
+                        cluster_by=("prediction_timestamp",), zorder_by=("compressor_id",))
+EMISSIONS_DAILY = _table("lh_ml_serving", "emissions_daily", "Per unit and day: CH4, CO2, CO2e, packing vent.",
+                         columns=emissions_daily_schema, partition_by=("date",),
+                         merge_keys=("compressor_id", "date"), zorder_by=("compressor_id",))
+ML_RUNS = _table("lh_ml_serving", "ml_runs", "One row per scoring run: hours scored, model version.",
+                 columns=ml_schemas.ml_runs_schema)
+MODEL_EVALUATIONS = _table("lh_ml_serving", "model_evaluations",
+                           "One row per evaluation run and failure mode: recall, lead time, false alarms, RUL error.",
+                           columns=ml_schemas.model_evaluations_schema, merge_keys=("evaluation_id", "failure_mode"))
+
 #: Every table, in pipeline order.
 TABLES: tuple[Table, ...] = (
     TELEMETRY_RAW, INGESTED_FILES, TELEMETRY_CLEAN, TELEMETRY_REJECTED, SILVER_RUNS, SILVER_HOLDS, QUALITY_CHECKS,
     DIM_COMPRESSOR, DIM_STATION, SENSOR_READINGS_AGG, SENSOR_HOURLY_PARTIALS, ALERTS, FLEET_HEALTH, STATION_HEALTH,
-    BASIN_HEALTH, GOLD_UNIT_STATE, GOLD_RUNS,
+    BASIN_HEALTH, GOLD_UNIT_STATE, GOLD_RUNS, ML_PREDICTIONS, EMISSIONS_DAILY, ML_RUNS, MODEL_EVALUATIONS,
 )

@@ -19,7 +19,7 @@ from altaviz.errors import described, one_line
 from altaviz.monitoring.journal import RunJournal
 from altaviz.monitoring.records import FLEET_ALERTS, PIPELINE_RUNS, QUALITY_CHECKS, LogTable
 from altaviz.monitoring.settings import MonitorSettings
-from altaviz.reports import GoldReport, SilverReport
+from altaviz.reports import GoldReport, MlReport, SilverReport
 from altaviz.version import version_info
 
 if TYPE_CHECKING:
@@ -60,7 +60,8 @@ def stage_record(*, run_id: str, environment: str, stage: str, started: datetime
     report = result.report if result else None
     rows_in = result.rows_in if result else 0
     silver = report if isinstance(report, SilverReport) else None
-    gold = report if isinstance(report, GoldReport) else None
+    # Gold's threshold alerts and the ML stage's predictive alerts travel the same way (journal, logs, Teams).
+    gold = report if isinstance(report, GoldReport | MlReport) else None
     rejected = silver.rejected_rows if silver else 0
     alerts = gold.alerts if gold else []
     return {
@@ -74,7 +75,7 @@ def stage_record(*, run_id: str, environment: str, stage: str, started: datetime
         "alerts": alerts,
         "error": _error(error) if error else None,
         "details": {k: v for k, v in (report.to_dict() if report else {}).items()
-                    if k not in ("quality", "alerts", "attention")},
+                    if k not in ("quality", "alerts", "attention", "at_risk")},
     }
 
 

@@ -1,6 +1,6 @@
 """The run context every stage receives: Spark, the lakehouse, the configuration, a clock and a progress sink.
 
-The configuration (pipeline settings, quality rules and checks, thresholds) is loaded once, strictly, when the
+The configuration (pipeline settings, quality rules and checks, thresholds, ML settings, emission factors) is loaded once, strictly, when the
 context is made: a bad file fails the run before any stage starts, and no stage reads YAML mid-run.
 """
 
@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 from altaviz.config import Settings, load_settings
 from altaviz.lakehouse.files import FileStore, file_store_for
 from altaviz.lakehouse.paths import LakehousePaths, resolve_paths
+from altaviz.ml.settings import MlSettings, load_ml_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from altaviz.lakehouse.lakehouse import Lakehouse
+    from altaviz.ml.emissions import EmissionFactors
     from altaviz.quality import QualityConfig
     from altaviz.thresholds import Thresholds
 
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
 def utc_now() -> datetime:
     """The current time in UTC (the default clock)."""
     return datetime.now(UTC)
+
+
+def _default_emissions() -> EmissionFactors:
+    from altaviz.ml.emissions import load_emission_factors
+
+    return load_emission_factors()
 
 
 def _no_progress(message: str) -> None:
@@ -43,6 +51,8 @@ class RunContext:
     settings: Settings
     quality: QualityConfig
     thresholds: Thresholds
+    ml: MlSettings = field(default_factory=MlSettings)
+    emissions: EmissionFactors = field(default_factory=lambda: _default_emissions())
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     clock: Callable[[], datetime] = utc_now
     progress: Callable[[str], None] = _no_progress
@@ -55,7 +65,8 @@ class RunContext:
     @classmethod
     def create(cls, spark: SparkSession, paths: LakehousePaths | None = None, *,
                settings: Settings | None = None, quality: QualityConfig | None = None,
-               thresholds: Thresholds | None = None, progress: Callable[[str], None] | None = None,
+               thresholds: Thresholds | None = None, ml: MlSettings | None = None,
+               emissions: EmissionFactors | None = None, progress: Callable[[str], None] | None = None,
                clock: Callable[[], datetime] | None = None) -> RunContext:
         """Wire a context from a Spark session and a path layout (default: the local root).
 
@@ -76,6 +87,8 @@ class RunContext:
             settings=settings or load_settings(),
             quality=quality or load_quality_config(),
             thresholds=thresholds or load_thresholds(),
+            ml=ml or load_ml_settings(),
+            emissions=emissions or _default_emissions(),
             clock=clock or utc_now,
             progress=progress or _no_progress,
         )

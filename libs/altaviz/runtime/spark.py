@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 from altaviz.errors import EnvironmentSetupError
@@ -57,6 +58,9 @@ def get_spark(app_name: str = "altaviz", *, cores: str = "*", shuffle_partitions
         active.conf.set("spark.sql.session.timeZone", "UTC")
         return active
     check_java()
+    # Python workers (the ML stage's pandas UDFs) run this interpreter, which has altaviz and its pins; PySpark
+    # reads the variable when the context starts (else it runs whichever `python3` is first on PATH).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     partitions = shuffle_partitions or max(4, 2 * (os.cpu_count() or 2))
     builder = (
         SparkSession.builder.appName(app_name)

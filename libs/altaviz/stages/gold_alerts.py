@@ -39,12 +39,21 @@ def policy_from(ctx: RunContext) -> AlertPolicy:
 def active_alerts(ctx: RunContext) -> list[Alert]:
     from pyspark.sql import functions as F
 
-    from altaviz.transforms.alerts import ALERT_COLUMNS, Alert
+    from altaviz.transforms.alerts import PREDICTIVE
 
     if not ctx.lakehouse.exists(ALERTS):
         return []
-    rows = ctx.lakehouse.read(ALERTS).where(F.col("status") == "open").toArrow().to_pylist()
-    return [Alert(**{c: (as_utc(r[c]) if isinstance(r[c], datetime) else r[c]) for c in ALERT_COLUMNS}) for r in rows]
+    # Predictive alerts have their own lifecycle (altaviz.ml.alerts): Gold's threshold rules never touch them.
+    return read_alerts(ctx, (F.col("status") == "open") & (F.col("alert_type") != PREDICTIVE))
+
+
+def read_alerts(ctx: RunContext, where: Any) -> list[Alert]:
+    """Alerts matching a Spark condition, as `Alert`s (columns added since a table was created read as None)."""
+    from altaviz.transforms.alerts import ALERT_COLUMNS, Alert
+
+    rows = ctx.lakehouse.read(ALERTS).where(where).toArrow().to_pylist()
+    return [Alert(**{c: (as_utc(r.get(c)) if isinstance(r.get(c), datetime) else r.get(c)) for c in ALERT_COLUMNS})
+            for r in rows]
 
 
 def _hour_rows(ctx: RunContext, start: datetime, end: datetime, units_with_alerts: set[str],
@@ -145,7 +154,7 @@ def merge_call(ctx: RunContext, changed: list[Alert]) -> Callable[[], Any] | Non
         return None
     ctx.progress(f"gold: {len(changed):,} alert(s) opened or changed")  # the table exists (empty) before any alert
     return (ctx.lakehouse.merge(ALERTS, alert_table(changed), on=ALERTS.merge_keys, partition_by=ALERTS.partition_by)
-            .when_matched_update_all().when_not_matched_insert_all().execute)
+            .with_schema_evolution().when_matched_update_all().when_not_matched_insert_all().execute)
 
 
 def open_counts(active: list[Alert], changed: list[Alert]) -> dict[tuple[str, str], int]:

@@ -33,6 +33,8 @@ HOUR = timedelta(hours=1)
 UnitInfo = tuple[str | None, str | None, str | None]
 THRESHOLD = "threshold"
 FRESHNESS = "data_freshness"
+#: Raised by the ML scoring stage (`altaviz.ml.alerts`), never by Gold's threshold lifecycle.
+PREDICTIVE = "predictive"
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,12 @@ class Alert:
     station_id: str | None = None
     basin: str | None = None
     updated_at: datetime | None = None
+    # Predictive alerts only (`alert_type` predictive, raised by the ML scoring stage).
+    failure_mode: str | None = None
+    rul_hours: float | None = None
+    rul_low_hours: float | None = None
+    rul_high_hours: float | None = None
+    contributing_sensors: str | None = None
 
     def as_row(self) -> dict[str, object]:
         return {c: getattr(self, c) for c in ALERT_COLUMNS}

@@ -1,0 +1,1 @@
+"""The ML layer: features, models, scoring, emissions, evaluation."""

@@ -1,0 +1,226 @@
+"""The Spark side of scoring: features and predictions in a grouped pandas UDF, and the writes that follow.
+
+Units are hashed into buckets and each bucket's hourly windows go to one pandas call (`unit_hour_features`, then
+the model), so the work spreads over the cluster while numpy handles thousands of units per call. What returns
+to the driver is per unit and hour of the scored window only (for the alert lifecycle), never the windows read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from altaviz.ml.alerts import HourPrediction, advance, streaks_before
+from altaviz.ml.features import FEATURES, INPUT_COLUMNS, unit_hour_features
+from altaviz.ml.schemas import ml_predictions_schema
+from altaviz.runtime.frames import as_utc
+from altaviz.tables import ALERTS, EMISSIONS_DAILY, ML_PREDICTIONS, SENSOR_READINGS_AGG
+from altaviz.transforms.alerts import PREDICTIVE, Alert
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame
+
+    from altaviz.ml.model import MaintenanceBundle
+    from altaviz.ml.registry import ModelVersionRef
+    from altaviz.runtime.context import RunContext
+
+HOUR = timedelta(hours=1)
+#: Units per pandas call, about: enough for numpy to pay off, small enough to spread over a cluster.
+UNITS_PER_BUCKET = 600
+
+
+def _scorer(bundle: MaintenanceBundle, ref: ModelVersionRef, start: datetime, end: datetime,
+            scored_at: datetime) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    import pandas as pd
+
+    columns = [f.name for f in ml_predictions_schema().fields]
+    settings = bundle.settings.features
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+
+    def score(frame: pd.DataFrame) -> pd.DataFrame:
+        features = unit_hour_features(frame, settings)
+        features = features[(features["hour"] >= lo) & (features["hour"] < hi)].reset_index(drop=True)
+        predicted = bundle.predict(features)
+        at = features["hour"] + pd.Timedelta(hours=1)
+        out = pd.DataFrame({
+            "compressor_id": features["compressor_id"], "prediction_timestamp": at, "model": ref.name,
+            "model_version": ref.version, "compressor_model": features["model"],
+            "station_id": features["station_id"], "basin": features["basin"],
+            **{c: predicted[c] for c in predicted.columns if c in columns},
+            "temp_slope_f_per_hour": features["temp_slope_f_per_hour"],
+            "operating_minutes": features["operating_minutes"], "scored_at": pd.Timestamp(scored_at),
+            "date": at.dt.date,
+        })
+        out["anomaly_flag"] = out["anomaly_flag"].astype(bool)
+        return out[columns]
+
+    return score
+
+
+def predictions_frame(ctx: RunContext, bundle: MaintenanceBundle, ref: ModelVersionRef, start: datetime,
+                      end: datetime, *, scored_at: datetime) -> DataFrame:
+    """Predictions for the hours in [start, end), from the 1-hour windows of those days and the lookback."""
+    first_day = (start - timedelta(days=bundle.settings.features.lookback_days)).date()
+    return _bucketed(_windows(ctx, first_day, end)).applyInPandas(_scorer(bundle, ref, start, end, scored_at),
+                                                                 ml_predictions_schema())
+
+
+def _windows(ctx: RunContext, first_day: object | None, end: datetime | None) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    where = F.col("window_type") == "1hr"
+    if first_day is not None:
+        where &= F.col("date") >= F.lit(first_day)
+    if end is not None:
+        where &= (F.col("date") <= F.lit((end - HOUR).date())) & (F.col("agg_timestamp") < F.lit(end))
+    return ctx.lakehouse.read(SENSOR_READINGS_AGG).where(where).select(*INPUT_COLUMNS)
+
+
+def _bucketed(windows: DataFrame) -> Any:
+    from pyspark.sql import functions as F
+
+    units = windows.select("compressor_id").distinct().count()
+    buckets = max(1, -(-units // UNITS_PER_BUCKET))
+    return windows.withColumn("_bucket", F.abs(F.xxhash64("compressor_id")) % buckets).groupBy("_bucket")
+
+
+def features_schema() -> Any:
+    """The Spark schema of `unit_hour_features` rows."""
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampType
+
+    return StructType([StructField(c, StringType(), c == "compressor_id") for c in ("compressor_id",)]
+                      + [StructField("hour", TimestampType(), False)]
+                      + [StructField(c, StringType(), True) for c in ("model", "station_id", "basin")]
+                      + [StructField(c, DoubleType(), True) for c in ("operating_minutes", "temp_level_f",
+                                                                      "discharge_deficit_psi", *FEATURES)])
+
+
+def features_frame(ctx: RunContext) -> DataFrame:
+    """The features of every stored hour (training): the same grouped UDF as scoring, without a model."""
+    settings = ctx.ml.features
+    columns = [f.name for f in features_schema().fields]
+    return _bucketed(_windows(ctx, None, None)).applyInPandas(
+        lambda frame: unit_hour_features(frame, settings)[columns], features_schema())
+
+
+@dataclass(frozen=True)
+class Written:
+    rows: int
+    flagged_units: int
+
+
+def _scored(ctx: RunContext, start: datetime, end: datetime) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    at = F.col("prediction_timestamp")
+    return ctx.lakehouse.read(ML_PREDICTIONS).where(
+        (F.col("date") >= F.lit((start + HOUR).date())) & (F.col("date") <= F.lit(end.date()))
+        & (at > F.lit(start)) & (at <= F.lit(end)))
+
+
+def write_predictions(ctx: RunContext, predictions: DataFrame, start: datetime, end: datetime) -> Written:
+    """MERGE the predictions on their keys; the rows now stored for the window and the units flagged in it."""
+    from pyspark.sql import functions as F
+
+    (ctx.lakehouse.merge(ML_PREDICTIONS, predictions, on=ML_PREDICTIONS.merge_keys,
+                         partition_by=ML_PREDICTIONS.partition_by)
+     .when_matched_update_all().when_not_matched_insert_all().execute())
+    row = _scored(ctx, start, end).agg(
+        F.count(F.lit(1)).alias("n"),
+        F.count_distinct(F.when(F.col("anomaly_flag"), F.col("compressor_id"))).alias("flagged")).collect()[0]
+    return Written(int(row.n), int(row.flagged))
+
+
+def write_emissions(ctx: RunContext, start: datetime, end: datetime) -> int:
+    """Recompute `emissions_daily` for the days the window touches (all their hours); rows written."""
+    from pyspark.sql import functions as F
+
+    from altaviz.ml.emissions import daily_emissions
+
+    first, last = start.date(), (end - HOUR).date()
+    hours = (ctx.lakehouse.read(SENSOR_READINGS_AGG)
+             .where((F.col("date") >= F.lit(first)) & (F.col("date") <= F.lit(last)) & (F.col("window_type") == "1hr"))
+             .select("compressor_id", F.col("agg_timestamp").alias("hour"), "model", "station_id", "basin",
+                     F.least(F.col("reading_count") * F.lit(5.0), F.lit(60.0)).alias("operating_minutes")))
+    vents = (ctx.lakehouse.read(ML_PREDICTIONS)
+             .where((F.col("date") >= F.lit(first)) & (F.col("date") <= F.lit(last + timedelta(days=1))))
+             .select("compressor_id", (F.col("prediction_timestamp") - F.expr("INTERVAL 1 HOUR")).alias("hour"),
+                     "packing_vent_scfm"))
+    daily = daily_emissions(hours.join(vents, ["compressor_id", "hour"], "left"), ctx.emissions,
+                            computed_at=ctx.clock())
+    metrics = (ctx.lakehouse.merge(EMISSIONS_DAILY, daily, on=EMISSIONS_DAILY.merge_keys,
+                                   partition_by=EMISSIONS_DAILY.partition_by)
+               .when_matched_update_all().when_not_matched_insert_all().execute())
+    return int(getattr(metrics, "rows_inserted", 0) or 0) + int(getattr(metrics, "rows_updated", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Advanced:
+    changed: list[Alert]
+    known: frozenset[str]
+    since: datetime
+
+    @property
+    def opened(self) -> int:
+        return sum(1 for a in self.changed if a.alert_id not in self.known)
+
+    def report_rows(self) -> list[dict[str, Any]]:
+        """What monitoring reads of each alert opened or changed (as Gold reports its alerts)."""
+        return [{"alert_id": a.alert_id, "compressor_id": a.compressor_id, "basin": a.basin,
+                 "alert_type": a.alert_type, "sensor": f"predicted {a.failure_mode or 'failure'} (RUL h)",
+                 "severity": a.severity, "status": a.status, "value": a.rul_hours, "opened_at": a.opened_at.isoformat(), "failure_mode": a.failure_mode,
+                 "contributing_sensors": a.contributing_sensors, "new": a.alert_id not in self.known,
+                 "newly_critical": a.severity == "critical" and (a.alert_id not in self.known or (
+                     a.escalated_at is not None and a.escalated_at > self.since))}
+                for a in self.changed]
+
+
+def _hours(rows: Iterator[Any]) -> list[HourPrediction]:
+    def num(v: Any) -> float | None:
+        return None if v is None or math.isnan(v) else float(v)
+
+    return [HourPrediction(r.compressor_id, as_utc(r.prediction_timestamp), bool(r.anomaly_flag),
+                           num(r.anomaly_score), num(r.rul_hours), num(r.rul_low_hours), num(r.rul_high_hours),
+                           r.failure_mode, tuple(r.contributing_sensors or ()), r.compressor_model, r.station_id,
+                           r.basin) for r in rows]
+
+
+def advance_alerts(ctx: RunContext, bundle: MaintenanceBundle, start: datetime, end: datetime) -> Advanced:
+    """Walk the predictive alert lifecycle over the window's hours and MERGE what changed into Gold `alerts`."""
+    from pyspark.sql import functions as F
+
+    from altaviz.stages.gold_alerts import alert_table, read_alerts
+
+    cfg = bundle.settings.alerts
+    lookback = max(cfg.sustain_hours, cfg.resolve_after_hours) * HOUR
+    columns = ("compressor_id", "prediction_timestamp", "anomaly_flag", "anomaly_score", "rul_hours", "rul_low_hours",
+               "rul_high_hours", "failure_mode", "contributing_sensors", "compressor_model", "station_id", "basin")
+    new = _hours(_scored(ctx, start, end).select(*columns).toLocalIterator())
+    history = [(r.compressor_id, r.prediction_timestamp, bool(r.anomaly_flag))
+               for r in _scored(ctx, start - lookback, start).select(*columns[:3]).collect()]
+    active = ({a.compressor_id: a for a in read_alerts(ctx, (F.col("alert_type") == PREDICTIVE)
+                                                        & (F.col("status") == "open"))}
+              if ctx.lakehouse.exists(ALERTS) else {})
+    changed, _ = advance(new, active=active, streaks=streaks_before(history), settings=cfg,
+                         threshold=bundle.threshold)
+    if changed:
+        ctx.progress(f"ml: {len(changed):,} predictive alert(s) opened or changed")
+        (ctx.lakehouse.merge(ALERTS, alert_table(changed), on=ALERTS.merge_keys, partition_by=ALERTS.partition_by)
+         .with_schema_evolution().when_matched_update_all().when_not_matched_insert_all().execute())
+    return Advanced(changed, frozenset(a.alert_id for a in active.values()), start)
+
+
+def at_risk(ctx: RunContext, end: datetime, limit: int = 5) -> list[dict[str, Any]]:
+    """The flagged units at the window's last hour, shortest RUL first."""
+    from pyspark.sql import functions as F
+
+    rows = (_scored(ctx, end - HOUR, end).where(F.col("anomaly_flag") & (F.col("prediction_timestamp") == F.lit(end)))
+            .orderBy(F.col("rul_hours").asc_nulls_last(), "compressor_id").limit(limit).collect())
+    return [{"compressor_id": r.compressor_id, "basin": r.basin, "failure_mode": r.failure_mode,
+             "rul_hours": r.rul_hours, "rul_low_hours": r.rul_low_hours, "rul_high_hours": r.rul_high_hours,
+             "contributing_sensors": list(r.contributing_sensors or ()), "anomaly_score": r.anomaly_score}
+            for r in rows]

@@ -1,0 +1,137 @@
+"""`altaviz train`: simulate training fleets, run them through Bronze, Silver and Gold, fit and register the model.
+
+Training never sees the fleet it is judged on: each training fleet is simulated with one of `training.seeds` into a
+temporary lakehouse, runs through the same stages the hourly pipeline runs, and its Gold windows become features
+through the same grouped UDF scoring uses. The seeds are recorded on the registered version, and
+`altaviz evaluate` refuses them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from altaviz.ml.features import FEATURES
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+    from altaviz.lakehouse.paths import LakehousePaths
+    from altaviz.ml.registry import ModelVersionRef
+    from altaviz.runtime.context import RunContext
+    from altaviz.simulator.profiles import FleetProfile
+
+SEEDS_TAG = "training_seeds"
+#: Training fleets start on different days of the year (seasons shift the temperature baseline).
+_FIRST_START = date(2025, 1, 5)
+
+
+def training_start(seed: int, days: int) -> date:
+    """The first simulated day of a training fleet: spread over the year by seed."""
+    return _FIRST_START + timedelta(days=(seed * 53) % max(1, 330 - days))
+
+
+def run_fleet(ctx: RunContext, *, compressors: int, days: int, seed: int, start: date,
+              profile: FleetProfile | None = None) -> datetime:
+    """Simulate a fleet into `ctx`'s (local, empty) lakehouse and run Bronze, Silver and Gold over all of it;
+    the end of its data (the as-of time of the run)."""
+    from altaviz.simulator import simulate
+    from altaviz.stages import bronze, gold, silver
+
+    simulate(ctx.paths, compressors=compressors, days=days, start=start, seed=seed, profile=profile)
+    end = datetime.combine(start + timedelta(days=days), datetime.min.time(), UTC)
+    for stage, call in (("bronze", lambda: bronze.run(ctx)), ("silver", lambda: silver.run(ctx, as_of=end)),
+                        ("gold", lambda: gold.run(ctx, as_of=end))):
+        began = time.perf_counter()
+        call()
+        ctx.progress(f"{stage} done in {time.perf_counter() - began:.0f}s")
+    return end
+
+
+def labelled_features(ctx: RunContext) -> pd.DataFrame:
+    """Every scored unit-hour of the lakehouse's Gold windows with its failure label (training rows)."""
+    from altaviz.ml.labels import label_hours, read_labels
+    from altaviz.ml.scoring import features_frame
+    from altaviz.simulator.landing import labels_file
+
+    features = features_frame(ctx).toPandas()
+    return label_hours(features, read_labels(labels_file(ctx.paths)))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    ref: ModelVersionRef
+    metrics: dict[str, float]
+    mode_episodes: dict[str, int]
+    seconds: float
+
+
+def _fleet_rows(spark: SparkSession, seed: int, *, compressors: int, days: int, workdir: str,
+                profile: FleetProfile | None, progress: Callable[[str], None]) -> pd.DataFrame:
+    from altaviz.lakehouse.paths import resolve_paths
+    from altaviz.runtime.context import RunContext
+
+    root = Path(tempfile.mkdtemp(prefix=f"train-{seed}-", dir=workdir))
+    try:
+        ctx = RunContext.create(spark, resolve_paths(root), progress=progress)
+        start = training_start(seed, days)
+        progress(f"train: fleet seed {seed}: {compressors} compressors x {days} days from {start}")
+        run_fleet(ctx, compressors=compressors, days=days, seed=seed, start=start, profile=profile)
+        rows = labelled_features(ctx)
+        rows["compressor_id"] = f"{seed}:" + rows["compressor_id"].astype(str)  # units of fleets stay apart
+        rows["episode_id"] = rows["episode_id"].where(rows["episode_id"] < 0, rows["episode_id"] + seed * 10**7)
+        return rows
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def train(spark: SparkSession, paths: LakehousePaths, *, seeds: Sequence[int] | None = None,
+          compressors: int | None = None, days: int | None = None, profile: FleetProfile | None = None,
+          progress: Callable[[str], None] = lambda _: None) -> TrainResult:
+    """Fit the maintenance model on simulated training fleets and register it in `paths`' MLflow store.
+
+    Raises:
+        ConfigError: A config file is invalid.
+        ValueError: The training fleets hold too few failures to fit (simulate more or longer fleets).
+    """
+    import pandas as pd
+
+    from altaviz.ml import registry
+    from altaviz.ml.fit import fit_bundle, mode_counts
+    from altaviz.ml.settings import load_ml_settings
+    from altaviz.thresholds import load_thresholds
+
+    began = time.perf_counter()
+    settings, thresholds = load_ml_settings(), load_thresholds()
+    cfg = settings.training
+    seeds, compressors, days = tuple(seeds or cfg.seeds), compressors or cfg.compressors, days or cfg.days
+    with tempfile.TemporaryDirectory(prefix="altaviz-train-") as workdir:
+        rows = pd.concat([_fleet_rows(spark, s, compressors=compressors, days=days, workdir=workdir,
+                                      profile=profile, progress=progress) for s in seeds], ignore_index=True)
+    progress(f"train: fitting on {len(rows):,} unit-hours ({(rows['state'] == 'degrading').sum():,} degrading)")
+    bundle, metrics = fit_bundle(rows, settings, thresholds)
+    episodes = {str(k): int(v) for k, v in mode_counts(rows).items()}
+    example = rows[["model", "temp_level_f", "discharge_deficit_psi", *FEATURES]].head(20).reset_index(drop=True)
+    ref = registry.register(
+        bundle, name=settings.model.name, experiment=settings.model.experiment, input_example=example,
+        params={"seeds": ",".join(map(str, seeds)), "compressors": compressors, "days": days,
+                "n_estimators": settings.anomaly.n_estimators, "flag_quantile": settings.anomaly.flag_quantile},
+        metrics={**metrics, **{f"episodes_{k}": float(v) for k, v in episodes.items()}},
+        tags={SEEDS_TAG: ",".join(map(str, seeds)), "compressors": str(compressors), "days": str(days)},
+        uri=registry.tracking_uri(paths))
+    return TrainResult(ref, metrics, episodes, round(time.perf_counter() - began, 1))
+
+
+def training_seeds(paths: LakehousePaths, name: str, version: str) -> set[int]:
+    """The seeds the registered version was trained on."""
+    from altaviz.ml import registry
+
+    tags = registry.version_tags(name, version, uri=registry.tracking_uri(paths))
+    return {int(s) for s in tags.get(SEEDS_TAG, "").split(",") if s.strip()}

@@ -1,0 +1,97 @@
+"""ML scoring: hourly predictions (`ml_predictions`), daily emissions (`emissions_daily`) and predictive alerts.
+
+Each run scores the complete hours since the last scoring run (every stored hour on the first run), with a
+registered model version. Features come from Gold's 1-hour windows, read by date partition: the scored hours and
+the `features.lookback_days` before them, so an hourly run costs the same after a year as after a week. Features
+and predictions are computed in a grouped pandas UDF over buckets of units, so a Fabric cluster spreads the work.
+Predictions, emissions and alerts are MERGEd on their keys: re-running a window rewrites the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from altaviz.ml import scoring
+from altaviz.reports import MlReport
+from altaviz.runtime.frames import as_utc, small_frame
+from altaviz.stages import StageResult, record_run
+from altaviz.stages.gold_windows import floor_hour
+from altaviz.tables import ML_RUNS, SENSOR_READINGS_AGG
+
+if TYPE_CHECKING:
+    from altaviz.ml.model import MaintenanceBundle
+    from altaviz.ml.registry import ModelVersionRef
+    from altaviz.runtime.context import RunContext
+
+HOUR = timedelta(hours=1)
+
+
+def _window(ctx: RunContext, end: datetime) -> tuple[int, datetime | None]:
+    """Runs so far, and the first hour (start) not scored yet (None: never scored)."""
+    from pyspark.sql import functions as F
+
+    if not ctx.lakehouse.exists(ML_RUNS):
+        return 0, None
+    row = ctx.lakehouse.read(ML_RUNS).agg(F.count(F.lit(1)).alias("n"), F.max("scored_through").alias("t")).collect()[0]
+    return row.n, as_utc(row.t)
+
+
+def _first_hour(ctx: RunContext) -> datetime | None:
+    from pyspark.sql import functions as F
+
+    row = ctx.lakehouse.read(SENSOR_READINGS_AGG).agg(F.min("agg_timestamp").alias("t")).collect()[0]
+    return as_utc(row.t)
+
+
+def load_model(ctx: RunContext, version: str | None) -> tuple[MaintenanceBundle, ModelVersionRef]:
+    """The registered model version to score with (None: the latest)."""
+    from altaviz.ml import registry
+
+    return registry.load(ctx.ml.model.name, version, uri=registry.tracking_uri(ctx.paths))  # type: ignore[return-value]
+
+
+def run(ctx: RunContext, *, as_of: datetime | None = None, model_version: str | None = None,
+        model: tuple[MaintenanceBundle, ModelVersionRef] | None = None) -> StageResult:
+    """Score the complete hours up to `as_of` not scored yet; write predictions, emissions and predictive alerts.
+
+    Raises:
+        UsageError: No registered model (run `altaviz train` first) or no such version.
+    """
+    started = time.perf_counter()
+    as_of = (as_of or ctx.clock()).astimezone(UTC)
+    run_id = f"{ctx.clock().astimezone(UTC):%Y%m%dT%H%M%SZ}-{ctx.run_id}"
+    if not ctx.lakehouse.exists(SENSOR_READINGS_AGG):
+        return StageResult("ml", 0, 0, round(time.perf_counter() - started, 3),
+                           MlReport(run_id, "no Gold windows yet: nothing to score", as_of=as_of.isoformat()))
+    bundle, ref = model or load_model(ctx, model_version)
+    runs, scored_through = _window(ctx, as_of)
+    end = floor_hour(as_of)
+    start = scored_through or _first_hour(ctx)
+    if start is None or start >= end:
+        return StageResult("ml", 0, 0, round(time.perf_counter() - started, 3),
+                           MlReport(run_id, "no complete hour to score since the last run", as_of=as_of.isoformat(),
+                                    model=ref.name, model_version=ref.version))
+    ctx.progress(f"ml: scoring {(end - start) // HOUR:,} hour(s) from {start:%Y-%m-%d %H:%M} with "
+                 f"{ref.name} v{ref.version}")
+    predictions = scoring.predictions_frame(ctx, bundle, ref, start, end, scored_at=ctx.clock().astimezone(UTC))
+    written = scoring.write_predictions(ctx, predictions, start, end)
+    emissions = scoring.write_emissions(ctx, start, end)
+    advanced = scoring.advance_alerts(ctx, bundle, start, end)
+    at_risk = scoring.at_risk(ctx, end)
+    record_run(ctx, ML_RUNS, small_frame(ctx.spark, [{
+        "run_id": run_id, "as_of": as_of, "scored_from": start, "scored_through": end, "model": ref.name,
+        "model_version": ref.version, "predictions": written.rows, "flagged_units": written.flagged_units,
+        "alerts_changed": len(advanced.changed), "finished_at": ctx.clock().astimezone(UTC)}],
+        ML_RUNS.columns()), runs)  # type: ignore[misc]
+    report = MlReport(run_id, as_of=as_of.isoformat(), model=ref.name, model_version=ref.version,
+                      scored_from=start.isoformat(), scored_through=end.isoformat(), predictions=written.rows,
+                      flagged_units=written.flagged_units, emission_rows=emissions, alerts_opened=advanced.opened,
+                      alerts_changed=len(advanced.changed), at_risk=at_risk, alerts=advanced.report_rows())
+    return StageResult("ml", written.rows, written.rows, round(time.perf_counter() - started, 3), report)
+
+
+def summary_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows as plain dicts (for reports)."""
+    return [r.asDict() if hasattr(r, "asDict") else dict(r) for r in rows]
