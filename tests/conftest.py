@@ -12,6 +12,24 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_store(tmp_path_factory):
+    """One MLflow store for the whole run (`$MLFLOW_TRACKING_URI`, which subprocesses inherit) holding a plumbing
+    model, so every test that runs the pipeline scores without training on simulated fleets first. Tests of the
+    per-lakehouse store unset the variable."""
+    from ml_plumbing import register_plumbing_model
+
+    store = tmp_path_factory.mktemp("mlflow-store")
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = store.resolve().as_uri()
+    register_plumbing_model(os.environ["MLFLOW_TRACKING_URI"])
+    yield os.environ["MLFLOW_TRACKING_URI"]
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
 @pytest.fixture(scope="session")
 def spark():
     """A local[2] Spark session in UTC with few shuffle partitions and no UI."""

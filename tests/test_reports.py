@@ -20,12 +20,12 @@ def test_a_stage_result_survives_its_json_with_its_report_typed_by_stage():
 def test_a_report_refuses_a_field_it_does_not_have_naming_it():
     with pytest.raises(ValueError, match="GoldReport has no field 'rejected_rows'"):
         GoldReport.from_dict({"rejected_rows": 1})
-    with pytest.raises(ValueError, match="no report type for stage 'ml'"):
-        StageResult.from_dict({"stage": "ml", "rows_in": 0, "rows_out": 0, "seconds": 0.0, "details": {}})
+    with pytest.raises(ValueError, match="no report type for stage 'stream'"):
+        StageResult.from_dict({"stage": "stream", "rows_in": 0, "rows_out": 0, "seconds": 0.0, "details": {}})
 
 
 def test_every_stage_has_its_report_type():
-    assert set(REPORTS) == {"bronze", "silver", "gold", "sql_endpoint_refresh"}
+    assert set(REPORTS) == {"bronze", "silver", "gold", "ml", "sql_endpoint_refresh"}
     assert REPORTS["bronze"] is BronzeReport
 
 

@@ -52,7 +52,7 @@ def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_
 
     (journal,) = (root / "lh_gold_curated.Lakehouse" / "Files" / "monitoring" / "runs").glob("*.jsonl")
     stages = [r for r in map(json.loads, journal.read_text().splitlines()) if r["kind"] == "stage"]
-    assert [r["stage"] for r in stages] == ["bronze", "silver", "gold", "sql_endpoint_refresh"]
+    assert [r["stage"] for r in stages] == ["bronze", "silver", "gold", "ml", "sql_endpoint_refresh"]
     assert all(r["status"] == "Succeeded" and r["duration_seconds"] > 0 for r in stages)
     assert stages[0]["rows_in"] == n1 + stages[0]["details"]["rows_duplicate"]
     assert stages[1]["rows_rejected"] > 0 and len(stages[1]["quality"]) > 0 and stages[2]["alerts_opened"] > 0

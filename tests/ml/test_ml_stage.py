@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date, timedelta
 
@@ -12,7 +13,7 @@ import pytest
 from altaviz.errors import UsageError
 from altaviz.lakehouse.paths import resolve_paths
 from altaviz.ml import registry
-from altaviz.ml.features import FEATURES
+from altaviz.ml.features import FEATURES, utc
 from altaviz.ml.fit import fit_bundle
 from altaviz.runtime.context import RunContext
 from altaviz.stages import ml
@@ -22,6 +23,15 @@ pytestmark = pytest.mark.slow
 START = date(2026, 5, 4)
 DAYS = 5
 
+
+
+@pytest.fixture(scope="module", autouse=True)
+def per_lakehouse_store():
+    """These tests use each lakehouse's own MLflow store: the run-wide `$MLFLOW_TRACKING_URI` is unset here."""
+    previous = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    if previous is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
 
 def _labelled(features: pd.DataFrame) -> pd.DataFrame:
     """Plumbing labels (the model's quality is measured by `altaviz evaluate`, not here): the two units furthest
@@ -61,6 +71,7 @@ def _copy(spark, fleet, tmp_path) -> RunContext:
 
 def _predictions(ctx: RunContext) -> pd.DataFrame:
     frame = ctx.lakehouse.read(ML_PREDICTIONS).drop("scored_at").toPandas()
+    frame["prediction_timestamp"] = utc(frame["prediction_timestamp"])
     return frame.sort_values(["compressor_id", "prediction_timestamp"]).reset_index(drop=True)
 
 
@@ -71,8 +82,8 @@ def test_scoring_writes_an_hour_per_scored_unit_hour_and_a_day_of_emissions_per_
     predictions = _predictions(ctx)
     report = result.report
     assert report.predictions == len(predictions) > 0 and report.model_version == "1"
-    # Days 0-1 are the first baseline and the gap: hours are scored from day 2, for every unit.
-    assert predictions["prediction_timestamp"].min() > pd.Timestamp(START + timedelta(days=2))
+    # Days 0-1 are the first baseline (36 h at least) and day 2 the gap: hours are scored from day 3.
+    assert predictions["prediction_timestamp"].min() > pd.Timestamp(START + timedelta(days=3), tz="UTC")
     assert predictions["compressor_id"].nunique() == 20
     assert predictions["model_version"].eq("1").all() and predictions["anomaly_score"].notna().all()
     emissions = ctx.lakehouse.read(EMISSIONS_DAILY).toPandas()

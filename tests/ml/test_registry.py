@@ -34,6 +34,15 @@ class IsolationScores:
         return pd.DataFrame({"score": self.forest.score_samples(frame[COLUMNS].to_numpy())}, index=frame.index)
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def per_lakehouse_store():
+    """These tests use each lakehouse's own MLflow store: the run-wide `$MLFLOW_TRACKING_URI` is unset here."""
+    previous = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    if previous is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
 @pytest.fixture(scope="module")
 def mlflow():
     """MLflow itself, imported without its import-time deprecation warnings."""
@@ -66,6 +75,12 @@ def test_the_local_store_lives_under_the_ml_lakehouse_files(tmp_path):
     folder = tmp_path / "lh_ml_serving.Lakehouse" / "Files" / "mlflow"
     assert uri == folder.resolve().as_uri()
     assert folder.is_dir()
+
+
+def test_a_tracking_uri_the_user_set_wins_over_the_lakehouse_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+
+    assert registry.tracking_uri(LocalLakehousePaths(tmp_path)) == "http://mlflow.example:5000"
 
 
 def test_fabric_keeps_the_runtime_tracking_uri(tmp_path, monkeypatch):
@@ -143,10 +158,10 @@ def test_version_tags_of_a_missing_version_is_a_usage_error(store):
 
 def test_register_and_load_leave_mlflow_global_state_alone(tmp_path, monkeypatch, mlflow):
     """MLflow's global URIs, their environment variables and the active run are as before register and load."""
+    uri = registry.tracking_uri(LocalLakehousePaths(tmp_path / "lakehouse"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "elsewhere").as_uri())
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    uri = registry.tracking_uri(LocalLakehousePaths(tmp_path / "lakehouse"))
     ref = _register(IsolationScores(3), uri, 3)
     registry.load(MODEL, ref.version, uri=uri)
     assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) == before

@@ -82,14 +82,15 @@ def test_each_pipeline_resolves_against_the_repo_notebooks(folder):
 
 
 def test_the_medallion_pipeline_chains_the_stages_and_refreshes_the_sql_endpoint_last():
-    """Bronze -> Silver -> Gold on success, then the SQL endpoint refresh; run id and as_of come from the pipeline."""
+    """Bronze -> Silver -> Gold -> ML score on success, then the SQL endpoint refresh; run id and as_of come from the pipeline."""
     plan = build_plan(REPO / "pipelines" / "pl_altaviz_hourly.DataPipeline", REPO / "fabric_notebooks")
     chain = [(a.notebook.name, [(d.activity, d.conditions) for d in a.depends_on]) for a in plan.activities]
     assert chain == [
         ("nb_bronze_ingest", []),
         ("nb_silver_cleanse", [("Bronze ingest", ("Succeeded",))]),
         ("nb_gold_aggregate", [("Silver cleanse", ("Succeeded",))]),
-        ("nb_refresh_sql_endpoint", [("Gold aggregate", ("Succeeded",))]),
+        ("nb_ml_score", [("Gold aggregate", ("Succeeded",))]),
+        ("nb_refresh_sql_endpoint", [("ML score", ("Succeeded",))]),
         ("nb_report_failure", [("Refresh SQL endpoint", ("Failed", "Skipped"))]),
     ]
     for activity in plan.activities:

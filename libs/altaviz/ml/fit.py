@@ -47,7 +47,7 @@ def fit_bundle(rows: pd.DataFrame, settings: MlSettings, thresholds: Thresholds
     healthy_x = healthy[list(ANOMALY_FEATURES)].to_numpy(dtype=float)
     forest.fit(healthy_x)
     healthy_scores = deviation_score(healthy_x)
-    threshold = float(np.quantile(healthy_scores, cfg.flag_quantile))
+    threshold = max(float(np.quantile(healthy_scores, cfg.flag_quantile)), cfg.min_flag_score)
     x = degrading[list(FEATURES)].to_numpy(dtype=float)
     target = np.log1p(degrading["hours_to_critical"].to_numpy(dtype=float))
     rul = {}

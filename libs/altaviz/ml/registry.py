@@ -60,9 +60,12 @@ def tracking_uri(paths: LakehousePaths) -> str | None:
         paths: Where the lakehouses live.
 
     Returns:
-        Locally, the `file:` URI of `lh_ml_serving`'s `Files/mlflow` folder (created if missing); on OneLake, None
-        (Fabric's runtime has set MLflow's URI already).
+        `$MLFLOW_TRACKING_URI` when set (a team's tracking server, or one store shared by many local lakehouses);
+        else locally the `file:` URI of `lh_ml_serving`'s `Files/mlflow` folder (created if missing); on OneLake,
+        None (Fabric's runtime has set MLflow's URI already).
     """
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
     if not paths.is_local:
         return None
     folder = Path(paths.files_path(ML_LAKEHOUSE, MLFLOW_FOLDER))

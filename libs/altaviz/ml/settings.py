@@ -26,7 +26,7 @@ class SigmaFloor:
 class FeatureSettings:
     baseline_days: int = 7
     gap_days: int = 1
-    min_baseline_hours: int = 18
+    min_baseline_hours: int = 36
     reset_after_silence_hours: int = 12
     min_readings_per_hour: int = 6
     short_hours: int = 6
@@ -50,6 +50,7 @@ class AnomalySettings:
     n_estimators: int = 200
     max_samples: int = 512
     flag_quantile: float = 0.999
+    min_flag_score: float = 3.0
     top_sensors: int = 3
     min_contribution_z: float = 2.5
 
