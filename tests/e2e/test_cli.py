@@ -60,13 +60,21 @@ def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_
     for path, body in ingestion.received:
         rows.setdefault(path.rsplit("/", 1)[1], []).extend(body)
     runs = rows["Custom-AltavizPipelineRuns_CL"]
-    assert [r["Stage"] for r in runs] == ["bronze", "silver", "gold", "sql_endpoint_refresh"]
+    assert [r["Stage"] for r in runs] == ["bronze", "silver", "gold", "ml", "sql_endpoint_refresh"]
     assert {r["RunId"] for r in runs} == {journal.stem} and runs[1]["RowsRejected"] == stages[1]["rows_rejected"]
     assert len(rows["Custom-AltavizQualityChecks_CL"]) == len(stages[1]["quality"])
-    assert len(rows["Custom-AltavizFleetAlerts_CL"]) == len(stages[2]["alerts"])
+    # Gold's threshold alerts and the ML stage's predictive alerts travel together.
+    assert len(rows["Custom-AltavizFleetAlerts_CL"]) == len(stages[2]["alerts"]) + len(stages[3]["alerts"])
     cards = [body["attachments"][0]["content"] for _, body in teams.received]
-    critical = [a for a in stages[2]["alerts"] if a["newly_critical"]]
-    assert len(cards) == (1 if critical else 0)  # one digest per run, never one card per alert
+    # One digest per alerting stage (Gold's threshold alerts, then the ML stage's predictive ones), never one per alert.
+    digests = sum(1 for stage in stages[2:4] if any(a["newly_critical"] for a in stage["alerts"]))
+    assert len(cards) == digests
+    ml_state = ("select count(*) as n, count(distinct compressor_id) as units, sum(cast(anomaly_flag as int)) "
+                "as flagged from lh_ml_serving.ml_predictions")
+    ml1 = json.loads(_altaviz("sql", ml_state, "--format", "json", root=root).stdout)
+    assert ml1[0]["n"] > 0 and ml1[0]["n"] == stages[3]["details"]["predictions"] and "ml:" in first.stdout
+    emissions = "select count(*) as n from lh_ml_serving.emissions_daily"
+    assert json.loads(_altaviz("sql", emissions, "--format", "json", root=root).stdout)[0]["n"] > 0
 
     second = _altaviz("run", root=root, **sinks)  # both servers are gone now
     assert second.returncode == 0, second.stderr
@@ -75,6 +83,7 @@ def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_
     n2 = json.loads(_altaviz("sql", count, "--format", "json", root=root).stdout)[0]["n"]
     assert n2 == n1
     assert json.loads(_altaviz("sql", gold_state, "--format", "json", root=root).stdout) == agg1
+    assert json.loads(_altaviz("sql", ml_state, "--format", "json", root=root).stdout) == ml1
     unknown = _altaviz("alerts", "ack", "no-such-alert", root=root)
     assert unknown.returncode == 2 and "no alert with id 'no-such-alert'" in unknown.stderr
 

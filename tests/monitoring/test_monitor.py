@@ -13,7 +13,7 @@ from altaviz.monitoring.monitor import PipelineMonitor
 from altaviz.monitoring.records import FLEET_ALERTS, PIPELINE_RUNS, QUALITY_CHECKS
 from altaviz.monitoring.settings import MonitorSettings
 from altaviz.quality import QualityGateError
-from altaviz.reports import GoldReport, SilverReport, StageResult
+from altaviz.reports import GoldReport, MlReport, SilverReport, StageResult
 
 CHECK = {"name": "fleet_completeness", "check": "completeness", "level": "block", "metric": 0.4,
          "comparison": ">=", "threshold": 0.85, "passed": False, "message": ""}
@@ -121,6 +121,20 @@ def test_new_critical_alerts_go_out_as_one_digest(journal):
     assert "CMP-00068" in str(teams.cards[0]) and "CMP-00100" in str(teams.cards[0])
     alert_rows = dict(azure.sent)[FLEET_ALERTS.table_name]
     assert [r["AlertId"] for r in alert_rows] == ["a1", "a2", "a3"]
+
+
+def test_new_critical_predictive_alerts_join_the_digest(journal):
+    """The ML stage's newly critical predictive alerts go out as Gold's do: a digest card and FleetAlerts rows."""
+    teams, azure = FakeTeams(), FakeAzure()
+    predictive = {**ALERT, "alert_id": "p1", "compressor_id": "CMP-00193", "alert_type": "predictive",
+                  "sensor": "predicted valve_failure (RUL h)", "value": 16.0, "failure_mode": "valve_failure"}
+    quiet = {**predictive, "alert_id": "p2", "severity": "warning", "newly_critical": False}
+    with _monitor(journal, azure=azure, teams=teams).stage("ml") as outcome:
+        outcome.result = StageResult("ml", 10, 10, 1.0, MlReport(alerts_opened=2, alerts=[predictive, quiet]))
+    assert len(teams.cards) == 1
+    card = str(teams.cards[0])
+    assert "CMP-00193" in card and "predicted valve_failure" in card and "1 new critical alert " in card
+    assert [r["AlertId"] for r in dict(azure.sent)[FLEET_ALERTS.table_name]] == ["p1", "p2"]
 
 
 def test_report_failure_sends_exactly_one_failure_card_for_the_run(journal):
