@@ -94,7 +94,7 @@ def test_bad_pipeline_arguments_are_one_line(argv, message, capsys, monkeypatch)
 @pytest.mark.slow
 def test_make_run_executes_the_repo_notebooks_so_editing_one_changes_the_run(tmp_path, httpserver):
     """`altaviz run` runs fabric_notebooks/ through pipelines/: a Silver notebook edited to fail stops Gold and the
-    refresh, the error is shown, the run exits 1, and Teams gets exactly one failure card; Bronze still landed."""
+    ML score and the refresh, the error is shown, the run exits 1, and Teams gets exactly one failure card; Bronze still landed."""
     teams = Recorder(status=202)
     httpserver.expect_request("/teams-hook", method="POST").respond_with_handler(teams)
     project = tmp_path / "project"
@@ -111,7 +111,7 @@ def test_make_run_executes_the_repo_notebooks_so_editing_one_changes_the_run(tmp
     rows = {line.split("│")[1].strip(): line.split("│")[3].strip()
             for line in done.stdout.splitlines() if line.startswith("│")}
     assert rows == {"Bronze ingest": "Succeeded", "Silver cleanse": "Failed", "Gold aggregate": "Skipped",
-                    "Refresh SQL endpoint": "Skipped", "Report failure": "Failed"}
+                    "ML score": "Skipped", "Refresh SQL endpoint": "Skipped", "Report failure": "Failed"}
     assert "bronze:" in done.stdout and "gold:" not in done.stdout
     assert done.stderr.strip().splitlines()[-1].startswith(
         "altaviz: error: pipeline pl_altaviz_hourly failed activity 'Silver cleanse' (nb_silver_cleanse) failed: "
