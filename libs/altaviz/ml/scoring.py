@@ -1,6 +1,6 @@
 """The Spark side of scoring: features and predictions in a grouped pandas UDF, and the writes that follow.
 
-Units are hashed into buckets and each bucket's hourly windows go to one pandas call (`unit_hour_features`, then
+Units are hashed into buckets (one per shuffle partition) and each bucket's hourly windows go to one pandas call (`unit_hour_features`, then
 the model), so the work spreads over the cluster while numpy handles thousands of units per call. What returns
 to the driver is per unit and hour of the scored window only (for the alert lifecycle), never the windows read.
 """
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from altaviz.runtime.context import RunContext
 
 HOUR = timedelta(hours=1)
-#: Units per pandas call, about: enough for numpy to pay off, small enough to spread over a cluster.
-UNITS_PER_BUCKET = 600
 
 
 def _scorer(bundle: MaintenanceBundle, ref: ModelVersionRef, start: datetime, end: datetime,
@@ -65,7 +63,7 @@ def predictions_frame(ctx: RunContext, bundle: MaintenanceBundle, ref: ModelVers
                       end: datetime, *, scored_at: datetime) -> DataFrame:
     """Predictions for the hours in [start, end), from the 1-hour windows of those days and the lookback."""
     first_day = (start - timedelta(days=bundle.settings.features.lookback_days)).date()
-    return _bucketed(_windows(ctx, first_day, end)).applyInPandas(_scorer(bundle, ref, start, end, scored_at),
+    return _bucketed(ctx, _windows(ctx, first_day, end)).applyInPandas(_scorer(bundle, ref, start, end, scored_at),
                                                                  ml_predictions_schema())
 
 
@@ -80,11 +78,12 @@ def _windows(ctx: RunContext, first_day: object | None, end: datetime | None) ->
     return ctx.lakehouse.read(SENSOR_READINGS_AGG).where(where).select(*INPUT_COLUMNS)
 
 
-def _bucketed(windows: DataFrame) -> Any:
+def _bucketed(ctx: RunContext, windows: DataFrame) -> Any:
+    """Group the windows into buckets of units by hash: one per shuffle partition (no Spark action to size them;
+    a unit's features never depend on which bucket it lands in)."""
     from pyspark.sql import functions as F
 
-    units = windows.select("compressor_id").distinct().count()
-    buckets = max(1, -(-units // UNITS_PER_BUCKET))
+    buckets = max(1, int(ctx.spark.conf.get("spark.sql.shuffle.partitions", "8")))
     return windows.withColumn("_bucket", F.abs(F.xxhash64("compressor_id")) % buckets).groupBy("_bucket")
 
 
@@ -103,7 +102,7 @@ def features_frame(ctx: RunContext) -> DataFrame:
     """The features of every stored hour (training): the same grouped UDF as scoring, without a model."""
     settings = ctx.ml.features
     columns = [f.name for f in features_schema().fields]
-    return _bucketed(_windows(ctx, None, None)).applyInPandas(
+    return _bucketed(ctx, _windows(ctx, None, None)).applyInPandas(
         lambda frame: unit_hour_features(frame, settings)[columns], features_schema())
 
 

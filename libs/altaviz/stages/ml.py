@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from altaviz.ml import scoring
 from altaviz.reports import MlReport
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 HOUR = timedelta(hours=1)
 
 
-def _window(ctx: RunContext, end: datetime) -> tuple[int, datetime | None]:
+def _window(ctx: RunContext) -> tuple[int, datetime | None]:
     """Runs so far, and the first hour (start) not scored yet (None: never scored)."""
     from pyspark.sql import functions as F
 
@@ -66,7 +66,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None, model_version: str | 
         return StageResult("ml", 0, 0, round(time.perf_counter() - started, 3),
                            MlReport(run_id, "no Gold windows yet: nothing to score", as_of=as_of.isoformat()))
     bundle, ref = model or load_model(ctx, model_version)
-    runs, scored_through = _window(ctx, as_of)
+    runs, scored_through = _window(ctx)
     end = floor_hour(as_of)
     start = scored_through or _first_hour(ctx)
     if start is None or start >= end:
@@ -91,7 +91,3 @@ def run(ctx: RunContext, *, as_of: datetime | None = None, model_version: str | 
                       alerts_changed=len(advanced.changed), at_risk=at_risk, alerts=advanced.report_rows())
     return StageResult("ml", written.rows, written.rows, round(time.perf_counter() - started, 3), report)
 
-
-def summary_rows(rows: list[Any]) -> list[dict[str, Any]]:
-    """Rows as plain dicts (for reports)."""
-    return [r.asDict() if hasattr(r, "asDict") else dict(r) for r in rows]
