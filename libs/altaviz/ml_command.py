@@ -22,6 +22,17 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
+ProfileOption = Annotated[str | None, typer.Option(
+    "--fleet-profile", help="A fleet profile YAML to simulate with (default: config/fleet.yaml): other noise, "
+                            "degradation speeds or failure mix.", show_default=False)]
+
+
+def _profile(path: str | None) -> Any:
+    from altaviz.simulator.profiles import load_profile
+
+    return None if path is None else load_profile(path)
+
+
 def _spark() -> Any:
     from altaviz.runtime.spark import get_spark
 
@@ -37,6 +48,7 @@ def train(
                                                     show_default=False)] = None,
     days: Annotated[int | None, typer.Option(help="Days per training fleet (default: config).",
                                              show_default=False)] = None,
+    fleet_profile: ProfileOption = None,
     lakehouse_root: RootOption = None,
 ) -> None:
     """Simulate training fleets, run them through Bronze, Silver and Gold, fit and register a model version."""
@@ -45,8 +57,9 @@ def train(
     for name, value in (("--compressors", compressors), ("--days", days)):
         if value is not None:
             _positive(name, value)
+    profile = _profile(fleet_profile)
     result = run_training(_spark(), lakehouse_paths(lakehouse_root), seeds=seed, compressors=compressors, days=days,
-                          progress=progress)
+                          profile=profile, progress=progress)
     m = result.metrics
     out.print(f"registered {result.ref.name} v{result.ref.version} ({result.seconds:.0f}s): "
               f"{m['healthy_hours']:,.0f} healthy and {m['degrading_hours']:,.0f} degrading unit-hours from "
@@ -81,6 +94,7 @@ def evaluate(
     version: Annotated[str | None, typer.Option(help="Registered model version (default: the latest).",
                                                 show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    fleet_profile: ProfileOption = None,
     lakehouse_root: RootOption = None,
 ) -> None:
     """Simulate a fresh fleet, run Bronze, Silver, Gold and scoring on it, and measure the model against the
@@ -89,8 +103,9 @@ def evaluate(
 
     _positive("--compressors", compressors)
     _positive("--days", days)
+    profile = _profile(fleet_profile)
     evaluation = run_evaluation(_spark(), lakehouse_paths(lakehouse_root), compressors=compressors, days=days,
-                                seed=seed, version=version, progress=progress)
+                                seed=seed, version=version, profile=profile, progress=progress)
     if as_json:
         out.print_json(json.dumps({"evaluation_id": evaluation.evaluation_id, "model": evaluation.model,
                                    "model_version": evaluation.model_version, "seed": evaluation.seed,

@@ -72,21 +72,40 @@ def test_an_hour_s_features_never_depend_on_later_hours():
     pd.testing.assert_frame_equal(early[expected.columns], expected, check_exact=False, rtol=1e-9)
 
 
-def test_the_first_days_have_no_baseline_and_are_not_scored():
+def test_a_unit_is_watched_from_its_second_day_on_a_provisional_baseline_until_its_own_has_the_gap():
     features = unit_hour_features(windows(), CFG)
+    day = (features["hour"] - START) // pd.Timedelta(days=1)
 
-    # Day 0 is the first baseline day; with a one-day gap, day 2 is the first scored.
-    assert features["hour"].min() >= START + pd.Timedelta(days=2)
+    # Day 0 has no baseline; day 1 is scored against day 0 without the gap (provisional) once its long window
+    # holds half its hours; day 2 has the gapped baseline, its long window still mixing in day 1's hours.
+    assert features["hour"].min() == START + pd.Timedelta(days=1, hours=11)
+    assert (features.loc[day == 1, "baseline_provisional"] == 1).all()
+    assert (features.loc[day >= 3, "baseline_provisional"] == 0).all()
+    assert features.loc[day == 1, list(ANOMALY_FEATURES)].abs().max().max() < 6
+
+
+def test_a_drift_already_under_way_on_the_first_day_is_flagged_on_the_second():
+    frame = windows(drift={"temperature": 0.5})
+    frame["discharge_temp_f_mean"] += np.where(frame["compressor_id"] == "CMP-0",
+                                               0.5 * ((frame["agg_timestamp"] - START) // pd.Timedelta(hours=1)), 0)
+    features = unit_hour_features(frame, CFG)
+    second_day = features[(features["hour"] < START + pd.Timedelta(days=2))].set_index("compressor_id")
+
+    # The provisional fit over day 0 absorbs part of that day's ramp and spreads wider, yet day 1 stands out.
+    assert second_day.loc["CMP-0", "zl_temperature"].max() > 4.5
+    assert second_day.loc["CMP-1", "zl_temperature"].abs().max() < 2
 
 
 def test_a_long_silence_starts_a_new_baseline_after_the_day_it_ended():
     features = unit_hour_features(windows(days=10, silent=(4 * 24, 5 * 24 + 6)), CFG)
     day = (features["hour"] - START) // pd.Timedelta(days=1)
 
-    # Back on day 5 at 06:00: the new baseline starts on day 6, and with the one-day gap day 8 is the first
-    # scored again; the other unit is scored throughout.
-    assert sorted(set(day[features["compressor_id"] == "CMP-0"])) == [2, 3, 8, 9]
-    assert sorted(set(day[features["compressor_id"] == "CMP-1"])) == list(range(2, 10))
+    # Back on day 5 at 06:00: the new baseline starts on day 6, so day 7 is the first scored again (on a
+    # provisional baseline, day 8 on the gapped one); the other unit is scored throughout.
+    mine = features[features["compressor_id"] == "CMP-0"]
+    assert sorted(set(day[features["compressor_id"] == "CMP-0"])) == [1, 2, 3, 7, 8, 9]
+    assert mine["hour"][mine["hour"] >= START + pd.Timedelta(days=5)].min() == START + pd.Timedelta(days=7, hours=11)
+    assert sorted(set(day[features["compressor_id"] == "CMP-1"])) == list(range(1, 10))
 
 
 def test_hours_with_too_few_readings_are_not_scored():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from altaviz.ml.alerts import HourPrediction, advance, streaks_before
+from altaviz.ml.alerts import HourPrediction, Streak, advance, streaks_before
 from altaviz.ml.settings import PredictiveAlertSettings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -21,8 +21,8 @@ def hours(unit: str, flags: str, rul: float | None = 100.0, start: int = 1) -> l
             for i, c in enumerate(flags)]
 
 
-def walk(preds, active=None, streaks=None):
-    return advance(preds, active=active or {}, streaks=streaks or {}, settings=SETTINGS, threshold=2.7)
+def walk(preds, active=None, streaks=None, end=None):
+    return advance(preds, active=active or {}, streaks=streaks or {}, settings=SETTINGS, threshold=2.7, end=end)
 
 
 def test_three_flagged_hours_open_one_warning_alert_carrying_mode_rul_and_sensors():
@@ -69,6 +69,30 @@ def test_quiet_hours_resolve_the_alert_and_a_new_streak_opens_a_new_one():
     assert second.status == "open" and second.alert_id != first.alert_id
 
 
+def test_a_unit_that_goes_silent_resolves_its_alert_and_its_next_degradation_opens_a_new_one():
+    # Flagged hours 1-3, then the unit fails and sends nothing for a day; back in service, it degrades again.
+    changed, _ = walk(hours("A", "111") + hours("A", "0111", start=30))
+
+    first, second = sorted(changed, key=lambda a: a.opened_at)
+    assert first.status == "resolved" and first.resolved_at == T0 + timedelta(hours=3 + 4)
+    assert second.status == "open" and second.opened_at == T0 + timedelta(hours=33)
+
+
+def test_an_alert_of_a_silent_unit_resolves_at_the_end_of_the_window_as_it_would_in_a_later_hour():
+    opened, streaks = walk(hours("A", "111"))
+
+    still, _ = walk([], active={"A": opened[0]}, streaks=streaks, end=T0 + timedelta(hours=6))
+    assert still == []
+    resolved, _ = walk([], active={"A": opened[0]}, streaks=streaks, end=T0 + timedelta(hours=9))
+    assert resolved[0].status == "resolved" and resolved[0].resolved_at == T0 + timedelta(hours=7)
+
+
+def test_a_missing_hour_breaks_a_flagged_streak():
+    changed, _ = walk(hours("A", "11") + hours("A", "11", start=4))
+
+    assert changed == []
+
+
 def test_one_alert_per_unit_and_units_are_independent():
     changed, _ = walk(hours("A", "111111") + hours("B", "011100"))
 
@@ -85,4 +109,4 @@ def test_a_rerun_of_the_same_hours_gives_the_same_alert_id():
 def test_streaks_before_counts_the_trailing_run_of_each_unit():
     history = [("A", T0 + timedelta(hours=i), f) for i, f in enumerate([True, False, True, True])]
 
-    assert streaks_before(history) == {"A": (2, 0)}
+    assert streaks_before(history) == {"A": Streak(2, T0 + timedelta(hours=3))}

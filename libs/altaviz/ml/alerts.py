@@ -9,7 +9,9 @@ time, walked hour by hour in event time (an hour's moment is its end, when its p
 - while open, a flagged hour updates the predicted failure mode, RUL, interval and contributing sensors (and the
   peak score); the alert escalates to `critical` (`rul_below_<n>h`) as soon as the RUL estimate reaches
   `critical_rul_hours` — acknowledged or not, since a shrinking RUL is new information;
-- `resolve_after_hours` consecutive unflagged hours resolve it.
+- it resolves `resolve_after_hours` after its last flagged hour, whether the hours since were scored and quiet or
+  not scored at all: a unit that failed and went silent, or was shut down for repair, does not keep an alert open
+  into its next life (a new degradation after the repair opens a new alert).
 Acknowledging works as for every alert (`altaviz alerts ack`): the alert stays open and is marked acknowledged.
 """
 
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from altaviz.ml.settings import PredictiveAlertSettings
 from altaviz.transforms.alerts import PREDICTIVE, Alert, alert_id
@@ -41,6 +44,21 @@ class HourPrediction:
     basin: str | None = None
 
 
+HOUR = timedelta(hours=1)
+
+
+class Streak(NamedTuple):
+    """A unit's run of consecutive flagged hours ending at its last scored hour `last_at`."""
+
+    flagged: int
+    last_at: datetime
+
+    def then(self, at: datetime, flag: bool) -> Streak:
+        """The streak after the unit's next scored hour (a missing hour between breaks the run)."""
+        run = self.flagged + 1 if at - self.last_at <= HOUR else 1
+        return Streak(run if flag else 0, at)
+
+
 def _message(p: HourPrediction) -> str:
     rul = (f"critical in about {p.rul_hours:.0f} h (80 %: {p.rul_low_hours:.0f}-{p.rul_high_hours:.0f} h)"
            if p.rul_hours is not None else "RUL unknown")
@@ -60,16 +78,27 @@ def _update(alert: Alert, p: HourPrediction, threshold: float, critical_rul: flo
     return changed
 
 
-def advance(hours: Iterable[HourPrediction], *, active: Mapping[str, Alert], streaks: Mapping[str, tuple[int, int]],
-            settings: PredictiveAlertSettings, threshold: float) -> tuple[list[Alert], dict[str, tuple[int, int]]]:
-    """Walk new hours (any order; sorted here) from each unit's active alert and (flagged, clear) streaks.
+def _resolve_due(alert: Alert, now: datetime, quiet: timedelta) -> Alert | None:
+    """The alert resolved, if `quiet` has passed since its last flagged hour by `now`."""
+    last = alert.last_breach_at or alert.opened_at
+    if now - last < quiet:
+        return None
+    return replace(alert, status="resolved", resolved_at=last + quiet, updated_at=last + quiet)
+
+
+def advance(hours: Iterable[HourPrediction], *, active: Mapping[str, Alert], streaks: Mapping[str, Streak],
+            settings: PredictiveAlertSettings, threshold: float, end: datetime | None = None
+            ) -> tuple[list[Alert], dict[str, Streak]]:
+    """Walk new hours (any order; sorted here) from each unit's active alert and flagged streak.
 
     Args:
         hours: The new hours' predictions.
         active: Each unit's open predictive alert.
-        streaks: Each unit's consecutive flagged and unflagged hours ending just before the new hours.
+        streaks: Each unit's streak at its last scored hour before the new hours.
         settings: Lifecycle settings (`config/ml.yaml` `alerts:`).
         threshold: The model's flag threshold (stored with each alert).
+        end: The end of the walked window: open alerts whose quiet time has passed by then resolve (a unit that
+            stopped reporting); None: only at new hours.
 
     Returns:
         Every alert opened or changed (its latest state), and the streaks after the last hour.
@@ -78,34 +107,41 @@ def advance(hours: Iterable[HourPrediction], *, active: Mapping[str, Alert], str
     streak = dict(streaks)
     changed: dict[str, Alert] = {}
     critical = settings.critical_rul_hours
-    for p in sorted(hours, key=lambda h: (h.compressor_id, h.at)):
-        flagged, clear = streak.get(p.compressor_id, (0, 0))
-        flagged, clear = (flagged + 1, 0) if p.flag else (0, clear + 1)
-        streak[p.compressor_id] = (flagged, clear)
-        alert = current.get(p.compressor_id)
-        if alert is not None and p.flag:
-            alert = _update(alert, p, threshold, critical)
-        elif alert is not None and clear >= settings.resolve_after_hours:
-            alert = replace(alert, status="resolved", resolved_at=p.at, updated_at=p.at)
-        elif alert is None and flagged >= settings.sustain_hours:
-            severity = "critical" if p.rul_hours is not None and p.rul_hours <= critical else "warning"
-            alert = _update(Alert(alert_id(PREDICTIVE, p.compressor_id, None, p.at), PREDICTIVE, p.compressor_id,
-                                  None, severity, "open", p.at, model=p.model, station_id=p.station_id,
-                                  basin=p.basin), p, threshold, critical)
-        else:
-            continue
+    quiet = settings.resolve_after_hours * HOUR
+
+    def put(alert: Alert) -> None:
         changed[alert.alert_id] = alert
         if alert.status == "open":
-            current[p.compressor_id] = alert
+            current[alert.compressor_id] = alert
         else:
-            current.pop(p.compressor_id, None)
+            current.pop(alert.compressor_id, None)
+
+    for p in sorted(hours, key=lambda h: (h.compressor_id, h.at)):
+        before = streak.get(p.compressor_id)
+        now = Streak(1 if p.flag else 0, p.at) if before is None else before.then(p.at, p.flag)
+        streak[p.compressor_id] = now
+        alert = current.get(p.compressor_id)
+        if alert is not None and (resolved := _resolve_due(alert, p.at, quiet)) is not None:
+            put(resolved)
+            alert = None
+        if alert is not None and p.flag:
+            put(_update(alert, p, threshold, critical))
+        elif alert is None and now.flagged >= settings.sustain_hours:
+            severity = "critical" if p.rul_hours is not None and p.rul_hours <= critical else "warning"
+            put(_update(Alert(alert_id(PREDICTIVE, p.compressor_id, None, p.at), PREDICTIVE, p.compressor_id,
+                              None, severity, "open", p.at, model=p.model, station_id=p.station_id,
+                              basin=p.basin), p, threshold, critical))
+    if end is not None:
+        for alert in list(current.values()):
+            if (resolved := _resolve_due(alert, end, quiet)) is not None:
+                put(resolved)
     return list(changed.values()), streak
 
 
-def streaks_before(history: Sequence[tuple[str, datetime, bool]]) -> dict[str, tuple[int, int]]:
-    """(flagged, clear) streaks per unit at the end of `history` rows (unit, time, flag)."""
-    streak: dict[str, tuple[int, int]] = {}
-    for unit, _, flag in sorted(history, key=lambda r: (r[0], r[1])):
-        flagged, clear = streak.get(unit, (0, 0))
-        streak[unit] = (flagged + 1, 0) if flag else (0, clear + 1)
+def streaks_before(history: Sequence[tuple[str, datetime, bool]]) -> dict[str, Streak]:
+    """Each unit's streak at the end of `history` rows (unit, time, flag)."""
+    streak: dict[str, Streak] = {}
+    for unit, at, flag in sorted(history, key=lambda r: (r[0], r[1])):
+        before = streak.get(unit)
+        streak[unit] = Streak(1 if flag else 0, at) if before is None else before.then(at, flag)
     return streak

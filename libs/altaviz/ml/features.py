@@ -33,8 +33,10 @@ INPUT_COLUMNS = ("compressor_id", "agg_timestamp", "model", "station_id", "basin
                  "discharge_pressure_psi_mean", "discharge_pressure_psi_std", "horsepower_consumption_mean",
                  "gas_flow_mcf_mean")
 #: Model inputs, in order: per signal the 1-hour, short- and long-window deviations and the long-window trend of
-#: the deviation (per hour); then the discharge temperature trend in °F per hour.
-FEATURES = tuple(f"{kind}_{s}" for s in SIGNALS for kind in ("z1", "zs", "zl", "trend")) + ("temp_slope_f_per_hour",)
+#: the deviation (per hour); then the discharge temperature trend in °F per hour, and 1 when the hour's deviations
+#: (any of its long window) rest on a provisional baseline (see `_fit`), else 0.
+FEATURES = tuple(f"{kind}_{s}" for s in SIGNALS for kind in ("z1", "zs", "zl", "trend")) + (
+    "temp_slope_f_per_hour", "baseline_provisional")
 #: What the anomaly model reads: the smoothed deviations.
 ANOMALY_FEATURES = tuple(f"{kind}_{s}" for s in SIGNALS for kind in ("zs", "zl"))
 _REGRESSORS = 4  # 1, horsepower / 1000, sin and cos of the hour of day
@@ -103,36 +105,62 @@ def _baseline_bounds(present: np.ndarray, days: int, cfg: FeatureSettings) -> tu
     return lo, np.maximum(lo, hi)
 
 
-def _fit(y: np.ndarray, x: np.ndarray, ok: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: float,
-         relative: bool, min_hours: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per (unit, day): the baseline coefficients (units, days, 4) and residual spread (units, days)."""
-    units, hours = y.shape
-    days = hours // 24
-    w = ok.astype(float)
-    y0 = np.where(ok, y, 0.0)
-    x0 = np.where(ok[..., None], x, 0.0)
-    daily_xx = np.einsum("uhi,uhj->uhij", x0, x0).reshape(units, days, 24, _REGRESSORS, _REGRESSORS).sum(axis=2)
-    daily_xy = (x0 * y0[..., None]).reshape(units, days, 24, _REGRESSORS).sum(axis=2)
-    daily_yy = (y0 * y0).reshape(units, days, 24).sum(axis=2)
-    daily_n = w.reshape(units, days, 24).sum(axis=2)
+class _DailySums:
+    """Per (unit, day) sums of one signal's least-squares terms, so any window of whole days costs a subtraction."""
 
-    def window(daily: np.ndarray) -> np.ndarray:
-        cum = np.concatenate([np.zeros((units, 1, *daily.shape[2:])), np.cumsum(daily, axis=1)], axis=1)
-        pick = (lambda b: np.take_along_axis(cum, b.reshape(units, days, *([1] * (daily.ndim - 2))), axis=1))
+    def __init__(self, y: np.ndarray, x: np.ndarray, ok: np.ndarray) -> None:
+        units, hours = y.shape
+        self.units, self.days = units, hours // 24
+        y0 = np.where(ok, y, 0.0)
+        x0 = np.where(ok[..., None], x, 0.0)
+        shape = (units, self.days, 24)
+        self.xx = self._cumulative(np.einsum("uhi,uhj->uhij", x0, x0).reshape(*shape, _REGRESSORS, _REGRESSORS)
+                                   .sum(axis=2))
+        self.xy = self._cumulative((x0 * y0[..., None]).reshape(*shape, _REGRESSORS).sum(axis=2))
+        self.yy = self._cumulative((y0 * y0).reshape(shape).sum(axis=2))
+        self.n = self._cumulative(ok.astype(float).reshape(shape).sum(axis=2))
+
+    def _cumulative(self, daily: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((self.units, 1, *daily.shape[2:])), np.cumsum(daily, axis=1)], axis=1)
+
+    def window(self, cum: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        def pick(b: np.ndarray) -> np.ndarray:
+            return np.take_along_axis(cum, b.reshape(self.units, self.days, *([1] * (cum.ndim - 2))), axis=1)
+
         return pick(hi) - pick(lo)
 
-    xx, xy, yy, n = window(daily_xx), window(daily_xy), window(daily_yy), window(daily_n)
-    enough = n >= min_hours
-    ridge = np.eye(_REGRESSORS)[None, None] * (1e-6 + 1e-3 * n[..., None, None])
-    ridge[..., 0, 0] = 1e-9  # never shrink the level
-    beta = np.linalg.solve(np.where(enough[..., None, None], xx + ridge, np.eye(_REGRESSORS)),
-                           np.where(enough[..., None], xy, 0.0)[..., None])[..., 0]
-    sse = yy - 2 * np.einsum("udi,udi->ud", beta, xy) + np.einsum("udi,udij,udj->ud", beta, xx, beta)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sigma = np.sqrt(np.maximum(sse, 0.0) / np.maximum(n - _REGRESSORS, 1.0))
-        level = np.abs(xy[..., 0] / np.maximum(n, 1.0))
-    sigma = np.maximum(sigma, floor * level if relative else floor)
-    return np.where(enough[..., None], beta, np.nan), np.where(enough, sigma, np.nan)
+    def fit(self, lo: np.ndarray, hi: np.ndarray, floor: float, relative: bool, min_hours: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """Per (unit, day): the coefficients (units, days, 4) and residual spread (units, days) of the fit over
+        days [lo, hi); NaN where the window holds fewer than `min_hours` hours."""
+        xx, xy, yy, n = (self.window(c, lo, hi) for c in (self.xx, self.xy, self.yy, self.n))
+        enough = n >= min_hours
+        ridge = np.eye(_REGRESSORS)[None, None] * (1e-6 + 1e-3 * n[..., None, None])
+        ridge[..., 0, 0] = 1e-9  # never shrink the level
+        beta = np.linalg.solve(np.where(enough[..., None, None], xx + ridge, np.eye(_REGRESSORS)),
+                               np.where(enough[..., None], xy, 0.0)[..., None])[..., 0]
+        sse = yy - 2 * np.einsum("udi,udi->ud", beta, xy) + np.einsum("udi,udij,udj->ud", beta, xx, beta)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sigma = np.sqrt(np.maximum(sse, 0.0) / np.maximum(n - _REGRESSORS, 1.0))
+            level = np.abs(xy[..., 0] / np.maximum(n, 1.0))
+        sigma = np.maximum(sigma, floor * level if relative else floor)
+        return np.where(enough[..., None], beta, np.nan), np.where(enough, sigma, np.nan)
+
+
+def _fit(y: np.ndarray, x: np.ndarray, ok: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: float,
+         relative: bool, cfg: FeatureSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (unit, day): the baseline coefficients, residual spread and whether the baseline is provisional.
+
+    The baseline is the fit over days [lo, hi) when it holds `min_baseline_hours`; failing that (the first days
+    of a unit's data or after a restart), a provisional fit over [lo, day) without the gap, when that holds
+    `provisional_min_hours`, so a unit is watched from its second day on instead of its fourth."""
+    sums = _DailySums(y, x, ok)
+    beta, sigma = sums.fit(lo, hi, floor, relative, cfg.min_baseline_hours)
+    today = np.broadcast_to(np.arange(sums.days)[None, :], lo.shape)
+    beta_p, sigma_p = sums.fit(lo, np.maximum(lo, today), floor, relative, cfg.provisional_min_hours)
+    standard = ~np.isnan(sigma)
+    provisional = ~standard & ~np.isnan(sigma_p)
+    return (np.where(standard[..., None], beta, beta_p), np.where(standard, sigma, sigma_p), provisional)
 
 
 def _trailing_mean(values: np.ndarray, width: int) -> np.ndarray:
@@ -191,11 +219,13 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings) -> pd.DataFram
     out: dict[str, np.ndarray] = {}
     residuals: dict[str, np.ndarray] = {}
     scored = enough_readings.copy()
+    provisional = np.zeros(shape, dtype=bool)
     for name in SIGNALS:
         ok = enough_readings & ~np.isnan(sig[name])
         floor = getattr(cfg.sigma_floor, name)
-        beta, sigma = _fit(sig[name], x, ok, lo, hi, floor, relative=name != "oscillation",
-                           min_hours=cfg.min_baseline_hours)
+        beta, sigma, provisional_days = _fit(sig[name], x, ok, lo, hi, floor, relative=name != "oscillation",
+                                             cfg=cfg)
+        provisional |= provisional_days[:, day_of_hour]
         expected = np.einsum("uhi,uhi->uh", x, beta[:, day_of_hour])
         resid = np.where(ok, sig[name] - expected, np.nan)
         z = resid / sigma[:, day_of_hour]
@@ -206,6 +236,8 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings) -> pd.DataFram
         out[f"zl_{name}"] = _trailing_mean(z, cfg.long_hours)
         out[f"trend_{name}"] = _trailing_slope(z, cfg.long_hours)
     out["temp_slope_f_per_hour"] = _trailing_slope(residuals["temperature"], cfg.long_hours)
+    # Whether any signal's baseline is provisional, or was at any hour of the long window (its deviations mix in).
+    out["baseline_provisional"] = (_trailing_mean(provisional.astype(float), cfg.long_hours) > 0).astype(float)
     out["temp_level_f"] = _trailing_mean(sig["temperature"], cfg.long_hours)
     out["discharge_deficit_psi"] = np.maximum(-_trailing_mean(residuals["discharge"], cfg.long_hours), 0.0)
     keep = scored[unit, hour] & np.all([~np.isnan(out[f][unit, hour]) for f in ANOMALY_FEATURES], axis=0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,26 +48,74 @@ def fit_bundle(rows: pd.DataFrame, settings: MlSettings, thresholds: Thresholds
     healthy_x = healthy[list(ANOMALY_FEATURES)].to_numpy(dtype=float)
     forest.fit(healthy_x)
     healthy_scores = deviation_score(healthy_x)
-    threshold = max(float(np.quantile(healthy_scores, cfg.flag_quantile)), cfg.min_flag_score)
+    provisional = healthy["baseline_provisional"].to_numpy(dtype=float) > 0
+    threshold = _threshold(healthy_scores[~provisional], cfg.flag_quantile, cfg.min_flag_score)
+    provisional_threshold = max(threshold, _threshold(healthy_scores[provisional], cfg.flag_quantile,
+                                                      cfg.min_flag_score))
     x = degrading[list(FEATURES)].to_numpy(dtype=float)
     target = np.log1p(degrading["hours_to_critical"].to_numpy(dtype=float))
-    rul = {}
-    for key, q in (("low", settings.rul.low_quantile), ("mid", 0.5), ("high", settings.rul.high_quantile)):
-        rul[key] = HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=settings.rul.max_iter,
-                                                 learning_rate=settings.rul.learning_rate, random_state=SEED)
-        rul[key].fit(x, target)
+
+    def quantile_model(q: float) -> HistGradientBoostingRegressor:
+        return HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=settings.rul.max_iter,
+                                             learning_rate=settings.rul.learning_rate, random_state=SEED)
+
+    quantiles = {"low": settings.rul.low_quantile, "mid": 0.5, "high": settings.rul.high_quantile}
+    rul = {key: quantile_model(q).fit(x, target) for key, q in quantiles.items()}
     mode = HistGradientBoostingClassifier(max_iter=settings.rul.max_iter, learning_rate=settings.rul.learning_rate,
                                           random_state=SEED)
     mode.fit(x, degrading["failure_mode"].astype(str).to_numpy())
     bundle = MaintenanceBundle(forest=forest, threshold=threshold, rul=rul, mode=mode,
                                modes=tuple(str(m) for m in mode.classes_), temp_levels=temp_levels(thresholds),
-                               settings=settings)
+                               settings=settings, provisional_threshold=provisional_threshold)
+    bundle.rul_margin = rul_margin(degrading, x, target, bundle, lambda q: quantile_model(q), quantiles)
     degrading_scores = deviation_score(degrading[list(ANOMALY_FEATURES)].to_numpy(dtype=float))
-    metrics = {"healthy_hours": float(len(healthy)), "degrading_hours": float(len(degrading)),
+    healthy_flags = healthy_scores > bundle.thresholds(healthy)
+    degrading_flags = degrading_scores > bundle.thresholds(degrading)
+    metrics = {"rul_margin_log": bundle.rul_margin, "healthy_hours": float(len(healthy)), "degrading_hours": float(len(degrading)),
                "episodes": float(degrading["episode_id"].nunique()), "flag_threshold": threshold,
-               "healthy_flag_rate": float((healthy_scores > threshold).mean()),
-               "degrading_flag_rate": float((degrading_scores > threshold).mean())}
+               "provisional_flag_threshold": provisional_threshold,
+               "healthy_flag_rate": float(healthy_flags.mean()), "degrading_flag_rate": float(degrading_flags.mean())}
     return bundle, metrics
+
+
+def rul_margin(degrading: pd.DataFrame, x: np.ndarray, target: np.ndarray, bundle: MaintenanceBundle,
+               model: Callable[[float], Any], quantiles: Mapping[str, float], folds: int = 4) -> float:
+    """How far to widen the RUL interval (log1p hours, each side) so it covers its nominal share of new failures.
+
+    Conformalised quantile regression, cross-fitted by failure episode: the low and high models are refitted
+    without each fold's episodes and scored on that fold's flagged hours before critical (the hours an interval
+    is reported for); the margin is the conformity quantile at the interval's nominal level. Quantile models
+    fitted on a few dozen episodes are overconfident on the next fleet; this widens them by what held-out
+    episodes show (it may also narrow them). 0 when there are too few episodes to hold any out.
+    """
+    episodes = degrading["episode_id"].to_numpy()
+    unique = np.unique(episodes)
+    if len(unique) < 2 * folds:
+        return 0.0
+    order = np.random.default_rng(SEED).permutation(unique)
+    fold_of = dict(zip(order, np.arange(len(order)) % folds, strict=True))
+    fold = np.array([fold_of[e] for e in episodes])
+    reported = ((deviation_score(degrading[list(ANOMALY_FEATURES)].to_numpy(dtype=float))
+                 > bundle.thresholds(degrading)) & (degrading["hours_to_critical"].to_numpy(dtype=float) > 0))
+    scores = []
+    for k in range(folds):
+        held = (fold == k) & reported
+        if not held.any():
+            continue
+        train = fold != k
+        low = model(quantiles["low"]).fit(x[train], target[train]).predict(x[held])
+        high = model(quantiles["high"]).fit(x[train], target[train]).predict(x[held])
+        scores.append(np.maximum(low - target[held], target[held] - high))
+    if not scores:
+        return 0.0
+    conformity = np.concatenate(scores)
+    level = min(1.0, (quantiles["high"] - quantiles["low"]) * (1 + 1 / len(conformity)))
+    return float(np.quantile(conformity, level))
+
+
+def _threshold(scores: np.ndarray, quantile: float, floor: float) -> float:
+    """The `quantile` of healthy scores, never below `floor` (the floor alone when there are no scores)."""
+    return max(float(np.quantile(scores, quantile)), floor) if len(scores) else floor
 
 
 def mode_counts(rows: pd.DataFrame) -> Mapping[str, int]:

@@ -47,6 +47,11 @@ class MaintenanceBundle:
     temp_levels: Mapping[str, tuple[float, float]]  # model (or "") -> (warning, critical) discharge temp, °F
     settings: MlSettings
     baseline_vent_scfm: float = 0.41
+    #: The flag threshold of hours on a provisional baseline (None: `threshold`); fitted apart, since a baseline of
+    #: a day or two spreads healthy deviations wider.
+    provisional_threshold: float | None = None
+    #: Log1p hours each side of the RUL interval is widened by (conformal calibration, `altaviz.ml.fit`).
+    rul_margin: float = 0.0
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for feature rows (`FEATURES`, plus `model`, `temp_level_f`, `discharge_deficit_psi`)."""
@@ -57,11 +62,13 @@ class MaintenanceBundle:
         deviations = frame[list(ANOMALY_FEATURES)].to_numpy(dtype=float)
         score = deviation_score(deviations)
         isolation = -self.forest.score_samples(deviations)
-        flag = score > self.threshold
+        flag = score > self.thresholds(frame)
         sensors, top = contributing(frame, self.settings.anomaly.top_sensors,
                                     self.settings.anomaly.min_contribution_z)
         to_warning, to_critical = self._drift(frame)
-        low, mid, high = (np.maximum(np.expm1(self.rul[k].predict(features)), 0.0) for k in ("low", "mid", "high"))
+        low, mid, high = (self.rul[k].predict(features) for k in ("low", "mid", "high"))
+        low, high = low - self.rul_margin, high + self.rul_margin
+        low, mid, high = (np.maximum(np.expm1(v), 0.0) for v in (low, mid, high))
         low, high = np.minimum(low, mid), np.maximum(high, mid)
         proba = self.mode.predict_proba(features)
         best = proba.argmax(axis=1)
@@ -79,6 +86,13 @@ class MaintenanceBundle:
             "failure_mode": np.where(flag, mode, None), "failure_mode_probability": np.where(flag, proba.max(axis=1), none),
             "packing_vent_scfm": vent,
         })
+
+    def thresholds(self, frame: pd.DataFrame) -> np.ndarray:
+        """The flag threshold of each feature row."""
+        provisional = pd.to_numeric(frame.get("baseline_provisional", 0.0), errors="coerce")
+        provisional = np.broadcast_to(np.nan_to_num(np.asarray(provisional, dtype=float)) > 0, (len(frame),))
+        other = self.threshold if self.provisional_threshold is None else self.provisional_threshold
+        return np.where(provisional, other, self.threshold)
 
     def _drift(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Hours until the warning and critical discharge temperatures at the trailing trend (null: not rising)."""

@@ -195,17 +195,17 @@ def advance_alerts(ctx: RunContext, bundle: MaintenanceBundle, start: datetime, 
     from altaviz.stages.gold_alerts import alert_table, read_alerts
 
     cfg = bundle.settings.alerts
-    lookback = max(cfg.sustain_hours, cfg.resolve_after_hours) * HOUR
+    lookback = cfg.sustain_hours * HOUR
     columns = ("compressor_id", "prediction_timestamp", "anomaly_flag", "anomaly_score", "rul_hours", "rul_low_hours",
                "rul_high_hours", "failure_mode", "contributing_sensors", "compressor_model", "station_id", "basin")
     new = _hours(_scored(ctx, start, end).select(*columns).toLocalIterator())
-    history = [(r.compressor_id, r.prediction_timestamp, bool(r.anomaly_flag))
+    history = [(r.compressor_id, as_utc(r.prediction_timestamp), bool(r.anomaly_flag))
                for r in _scored(ctx, start - lookback, start).select(*columns[:3]).collect()]
     active = ({a.compressor_id: a for a in read_alerts(ctx, (F.col("alert_type") == PREDICTIVE)
                                                         & (F.col("status") == "open"))}
               if ctx.lakehouse.exists(ALERTS) else {})
     changed, _ = advance(new, active=active, streaks=streaks_before(history), settings=cfg,
-                         threshold=bundle.threshold)
+                         threshold=bundle.threshold, end=end)
     if changed:
         ctx.progress(f"ml: {len(changed):,} predictive alert(s) opened or changed")
         (ctx.lakehouse.merge(ALERTS, alert_table(changed), on=ALERTS.merge_keys, partition_by=ALERTS.partition_by)

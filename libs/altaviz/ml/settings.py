@@ -27,6 +27,7 @@ class FeatureSettings:
     baseline_days: int = 7
     gap_days: int = 1
     min_baseline_hours: int = 36
+    provisional_min_hours: int = 18
     reset_after_silence_hours: int = 12
     min_readings_per_hour: int = 6
     short_hours: int = 6
@@ -36,6 +37,8 @@ class FeatureSettings:
     def __post_init__(self) -> None:
         if self.baseline_days < 1 or self.gap_days < 0 or self.min_baseline_hours < 6:
             raise ConfigError("ml.yaml: features: baseline_days >= 1, gap_days >= 0, min_baseline_hours >= 6")
+        if not 6 <= self.provisional_min_hours <= self.min_baseline_hours:
+            raise ConfigError("ml.yaml: features: provisional_min_hours must be in [6, min_baseline_hours]")
         if not 1 <= self.short_hours < self.long_hours:
             raise ConfigError("ml.yaml: features: short_hours must be >= 1 and below long_hours")
 
@@ -100,14 +103,33 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class FleetVariation:
+    """How one training fleet departs from the fleet profile: failure durations and sensor noise scaled."""
+
+    duration_scale: float = 1.0
+    noise_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (0.1 <= self.duration_scale <= 10 and 0.1 <= self.noise_scale <= 10):
+            raise ConfigError("ml.yaml: training: variations: duration_scale and noise_scale in [0.1, 10]")
+
+
+@dataclass(frozen=True)
 class TrainingSettings:
     seeds: tuple[int, ...] = (9101, 9102)
     compressors: int = 80
     days: int = 21
+    variations: tuple[FleetVariation, ...] = (FleetVariation(),)
 
     def __post_init__(self) -> None:
         if not self.seeds or self.compressors < 10 or self.days < 10:
             raise ConfigError("ml.yaml: training: at least one seed, 10 compressors and 10 days")
+        if not self.variations:
+            raise ConfigError("ml.yaml: training: variations must list at least one entry")
+
+    def variation(self, index: int) -> FleetVariation:
+        """The variation of the `index`-th training fleet (the list is cycled)."""
+        return self.variations[index % len(self.variations)]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from altaviz.lakehouse.paths import LakehousePaths
     from altaviz.ml.registry import ModelVersionRef
     from altaviz.runtime.context import RunContext
+    from altaviz.ml.settings import FleetVariation
     from altaviz.simulator.profiles import FleetProfile
 
 SEEDS_TAG = "training_seeds"
@@ -36,6 +37,17 @@ _FIRST_START = date(2025, 1, 5)
 def training_start(seed: int, days: int) -> date:
     """The first simulated day of a training fleet: spread over the year by seed."""
     return _FIRST_START + timedelta(days=(seed * 53) % max(1, 330 - days))
+
+
+def varied(profile: FleetProfile, variation: FleetVariation) -> FleetProfile:
+    """`profile` with every failure mode's durations and the sensor noise scaled by `variation`."""
+    from dataclasses import replace
+
+    scale = variation.duration_scale
+    modes = tuple(replace(m, duration_days=(m.duration_days[0] * scale, m.duration_days[1] * scale))
+                  for m in profile.failure_modes)
+    return replace(profile, failure_modes=modes,
+                   noise=replace(profile.noise, scale=profile.noise.scale * variation.noise_scale))
 
 
 def run_fleet(ctx: RunContext, *, compressors: int, days: int, seed: int, start: date,
@@ -74,7 +86,7 @@ class TrainResult:
 
 
 def _fleet_rows(spark: SparkSession, seed: int, *, compressors: int, days: int, workdir: str,
-                profile: FleetProfile | None, progress: Callable[[str], None]) -> pd.DataFrame:
+                profile: FleetProfile, variation: FleetVariation, progress: Callable[[str], None]) -> pd.DataFrame:
     from altaviz.lakehouse.paths import resolve_paths
     from altaviz.runtime.context import RunContext
 
@@ -82,8 +94,10 @@ def _fleet_rows(spark: SparkSession, seed: int, *, compressors: int, days: int, 
     try:
         ctx = RunContext.create(spark, resolve_paths(root), progress=progress)
         start = training_start(seed, days)
-        progress(f"train: fleet seed {seed}: {compressors} compressors x {days} days from {start}")
-        run_fleet(ctx, compressors=compressors, days=days, seed=seed, start=start, profile=profile)
+        progress(f"train: fleet seed {seed}: {compressors} compressors x {days} days from {start} (failure "
+                 f"durations x{variation.duration_scale:g}, sensor noise x{variation.noise_scale:g})")
+        run_fleet(ctx, compressors=compressors, days=days, seed=seed, start=start,
+                  profile=varied(profile, variation))
         rows = labelled_features(ctx)
         rows["compressor_id"] = f"{seed}:" + rows["compressor_id"].astype(str)  # units of fleets stay apart
         rows["episode_id"] = rows["episode_id"].where(rows["episode_id"] < 0, rows["episode_id"] + seed * 10**7)
@@ -106,15 +120,18 @@ def train(spark: SparkSession, paths: LakehousePaths, *, seeds: Sequence[int] | 
     from altaviz.ml import registry
     from altaviz.ml.fit import fit_bundle, mode_counts
     from altaviz.ml.settings import load_ml_settings
+    from altaviz.simulator.profiles import load_profile
     from altaviz.thresholds import load_thresholds
 
     began = time.perf_counter()
     settings, thresholds = load_ml_settings(), load_thresholds()
     cfg = settings.training
     seeds, compressors, days = tuple(seeds or cfg.seeds), compressors or cfg.compressors, days or cfg.days
+    base = profile or load_profile()
     with tempfile.TemporaryDirectory(prefix="altaviz-train-") as workdir:
-        rows = pd.concat([_fleet_rows(spark, s, compressors=compressors, days=days, workdir=workdir,
-                                      profile=profile, progress=progress) for s in seeds], ignore_index=True)
+        rows = pd.concat([_fleet_rows(spark, s, compressors=compressors, days=days, workdir=workdir, profile=base,
+                                      variation=cfg.variation(i), progress=progress)
+                          for i, s in enumerate(seeds)], ignore_index=True)
     progress(f"train: fitting on {len(rows):,} unit-hours ({(rows['state'] == 'degrading').sum():,} degrading)")
     bundle, metrics = fit_bundle(rows, settings, thresholds)
     episodes = {str(k): int(v) for k, v in mode_counts(rows).items()}
@@ -122,6 +139,8 @@ def train(spark: SparkSession, paths: LakehousePaths, *, seeds: Sequence[int] | 
     ref = registry.register(
         bundle, name=settings.model.name, experiment=settings.model.experiment, input_example=example,
         params={"seeds": ",".join(map(str, seeds)), "compressors": compressors, "days": days,
+                "variations": ";".join(f"{cfg.variation(i).duration_scale:g}/{cfg.variation(i).noise_scale:g}"
+                                       for i in range(len(seeds))),
                 "n_estimators": settings.anomaly.n_estimators, "flag_quantile": settings.anomaly.flag_quantile},
         metrics={**metrics, **{f"episodes_{k}": float(v) for k, v in episodes.items()}},
         tags={SEEDS_TAG: ",".join(map(str, seeds)), "compressors": str(compressors), "days": str(days)},

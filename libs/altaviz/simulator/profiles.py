@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -224,6 +224,17 @@ class DirtSpec:
 
 
 @dataclass(frozen=True)
+class NoiseSpec:
+    """How noisy healthy sensors are: every signal's reading-to-reading spread times `scale` (1: as calibrated)."""
+
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.scale <= 10.0:
+            raise ConfigError(f"noise.scale must be in (0, 10] (got {self.scale})")
+
+
+@dataclass(frozen=True)
 class FleetProfile:
     """Everything the simulator knows about the fleet it imitates (config/fleet.yaml)."""
 
@@ -233,6 +244,7 @@ class FleetProfile:
     models: tuple[ModelSpec, ...]
     failure_modes: tuple[FailureModeSpec, ...]
     dirt: DirtSpec
+    noise: NoiseSpec = field(default_factory=NoiseSpec)
 
     def __post_init__(self) -> None:
         sections = (("basins", self.basins), ("models", self.models), ("failure_modes", self.failure_modes))

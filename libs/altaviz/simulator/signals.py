@@ -83,23 +83,24 @@ def healthy_readings(fleet: Fleet, slot_us: np.ndarray, rng: np.random.Generator
     traits = fleet.traits
     low, span, setpoint = traits.range_low, traits.range_span, traits.setpoint
     load = load_factor(fleet, slot_us, rng)
+    noise = fleet.profile.noise.scale
 
     def around_setpoint(sensor: str, load_gain: float, sigma_share: float | None) -> np.ndarray:
         s = SENSOR_INDEX[sensor]
         # low + span * (setpoint + gain * (load - 0.5)) + noise
-        sigma = None if sigma_share is None else span[:, s] * sigma_share
+        sigma = None if sigma_share is None else span[:, s] * sigma_share * noise
         offset = low[:, s] + span[:, s] * (setpoint[:, s] - 0.5 * load_gain)
         return _linear(load, span[:, s] * load_gain, offset, sigma, rng)
 
     s = SENSOR_INDEX["horsepower_consumption"]
-    hp = _linear(load, span[:, s] * 0.8, low[:, s] + span[:, s] * 0.1, span[:, s] * 0.006, rng)
-    efficiency = _noise(load.shape, traits.flow_per_hp, traits.flow_per_hp * 0.008, rng)
+    hp = _linear(load, span[:, s] * 0.8, low[:, s] + span[:, s] * 0.1, span[:, s] * 0.006 * noise, rng)
+    efficiency = _noise(load.shape, traits.flow_per_hp, traits.flow_per_hp * 0.008 * noise, rng)
     suction = around_setpoint("suction_pressure_psi", -0.12, 0.012)
     discharge = around_setpoint("discharge_pressure_psi", 0.18, 0.008)
     temp = around_setpoint("discharge_temp_f", 0.3, 0.012)
     temp += _ambient_f(fleet, slot_us)
     vibration = around_setpoint("vibration_mms", 0.12, None)
-    vibration *= _noise(load.shape, 1.0, 0.05, rng)  # multiplicative: spread grows with the level
+    vibration *= _noise(load.shape, 1.0, 0.05 * noise, rng)  # multiplicative: spread grows with the level
     return {
         "vibration_mms": vibration,
         "discharge_temp_f": temp,
