@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
     from altaviz.lakehouse.paths import LakehousePaths
     from altaviz.ml.registry import ModelVersionRef
-    from altaviz.runtime.context import RunContext
     from altaviz.ml.settings import FleetVariation
+    from altaviz.runtime.context import RunContext
     from altaviz.simulator.profiles import FleetProfile
 
 SEEDS_TAG = "training_seeds"
