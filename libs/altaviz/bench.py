@@ -9,11 +9,12 @@ import time as clock
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 #: Seconds allowed per full fleet-day (4,700 units x 288 readings); scaled up for larger runs.
 LIMITS_PER_FLEET_DAY: dict[str, float] = {"simulate": 5.0, "bronze": 30.0, "bronze_to_silver": 60.0,
-                                          "silver_to_gold": 60.0}
+                                          "silver_to_gold": 60.0, "ml_score": 30.0}
 FLEET_DAY_UNITS = 4700
 BENCH_START = date(2026, 1, 5)
 
@@ -59,10 +60,11 @@ def jvm_pid(spark: Any) -> int | None:
 
 
 def stage_summary(stage: str, rows: int, seconds: list[float], peaks: list[dict[str, float]],
-                  units: int | None) -> dict[str, Any]:
-    """Median seconds, rows/s and peak memory of one stage; the fleet-day limit scaled to `units` (None: none)."""
+                  units: int | None, limits: dict[str, float] = LIMITS_PER_FLEET_DAY) -> dict[str, Any]:
+    """Median seconds, rows/s and peak memory of one stage; its limit in `limits` (seconds per `FLEET_DAY_UNITS`
+    units) scaled up to `units` (None: no limit)."""
     median = statistics.median(seconds)
-    base = LIMITS_PER_FLEET_DAY.get(stage) if units is not None else None
+    base = limits.get(stage) if units is not None else None
     limit = None if base is None else round(base * max(1.0, units / FLEET_DAY_UNITS), 2)
     return {
         "stage": stage,
@@ -75,6 +77,36 @@ def stage_summary(stage: str, rows: int, seconds: list[float], peaks: list[dict[
         "peak_python_mb": round(max(p["python"] for p in peaks), 1),
         "peak_jvm_mb": round(max(p["jvm"] for p in peaks), 1),
     }
+
+
+def scoring_model(model_paths: Any, ctx: Any, progress: Callable[[str], None]) -> tuple[Any | None, str]:
+    """The model bench scoring uses, and where it came from.
+
+    The latest version registered for `model_paths` (what `altaviz run` there scores with); else one fitted,
+    untimed, on the bench lakehouse's own labelled Gold history; else None and why. Scoring costs the same
+    whichever model it is: the settings fix the model's size.
+    """
+    from altaviz.ml import registry
+    from altaviz.ml.fit import fit_bundle
+    from altaviz.ml.registry import ML_LAKEHOUSE, MLFLOW_FOLDER, ModelVersionRef
+    from altaviz.ml.settings import load_ml_settings
+    from altaviz.ml.training import labelled_features
+    from altaviz.thresholds import load_thresholds
+
+    settings = load_ml_settings()
+    name = settings.model.name
+    store = Path(model_paths.files_path(ML_LAKEHOUSE, MLFLOW_FOLDER)) if model_paths.is_local else None
+    if os.environ.get("MLFLOW_TRACKING_URI") or (store is not None and store.is_dir()):
+        uri = registry.tracking_uri(model_paths)
+        if registry.latest_version(name, uri=uri) is not None:
+            bundle, ref = registry.load(name, None, uri=uri)
+            return (bundle, ref), f"registered {ref.name} v{ref.version}"
+    progress("bench: no registered model; fitting one on the bench fleet's history (not timed)")
+    try:
+        bundle, _ = fit_bundle(labelled_features(ctx), settings, load_thresholds())
+    except ValueError as exc:
+        return None, f"not timed: no registered model (run `altaviz train`) and {exc}"
+    return (bundle, ModelVersionRef(name, "bench", "", "")), f"{name} fitted on the bench fleet"
 
 
 def _simulated_rows(simulate: Callable[..., Any], paths: Any, compressors: int, days: int, seed: int) -> int:
@@ -93,14 +125,53 @@ def _gold_rows(gold: Any, ctx: Any, as_of: datetime) -> int:
     return gold.run(ctx, as_of=as_of).rows_in
 
 
-def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
+def _scored_rows(ml: Any, ctx: Any, as_of: datetime, model: Any) -> int:
+    return ml.run(ctx, as_of=as_of, model=model).rows_in
+
+
+def _time_ml_days(spark: Any, *, compressors: int, repeat: int, seed: int, model_paths: Any,
+                  timed: Callable[[str, Callable[[], int]], None], progress: Callable[[str], None]) -> str:
+    """Time `ml_score` on `repeat` fleet-days, each scored on top of the `features.lookback_days` before it, as the
+    daily catch-up in production reads them. Bronze, Silver and Gold of every day and the scoring of the lookback
+    run first, untimed; Gold being complete beforehand changes nothing, since an hour's features read only the
+    windows before it. The model's source."""
+    from altaviz.lakehouse.paths import LocalLakehousePaths
+    from altaviz.ml.settings import load_ml_settings
+    from altaviz.runtime.context import RunContext
+    from altaviz.simulator import simulate
+    from altaviz.stages import bronze, gold, ml, silver
+
+    lookback = load_ml_settings().features.lookback_days
+    first = datetime.combine(BENCH_START, time(0), UTC)
+    with tempfile.TemporaryDirectory(prefix="altaviz-bench-ml-") as root:
+        paths = LocalLakehousePaths(root)
+        ctx = RunContext.create(spark, paths)
+        progress(f"bench: ml_score: building {lookback} day(s) of history and {repeat} scored day(s) for "
+                 f"{compressors:,} compressors (not timed)")
+        simulate(paths, compressors=compressors, days=lookback + repeat, start=BENCH_START, seed=seed)
+        bronze.run(ctx)
+        silver.run(ctx, as_of=first + timedelta(days=lookback + repeat))
+        gold.run(ctx, as_of=first + timedelta(days=lookback + repeat))
+        model, source = scoring_model(model_paths or paths, ctx, progress)
+        if model is None:
+            progress(f"bench: ml_score {source}")
+            return source
+        ml.run(ctx, as_of=first + timedelta(days=lookback), model=model)
+        for day in range(lookback + 1, lookback + repeat + 1):
+            timed("ml_score", partial(_scored_rows, ml, ctx, first + timedelta(days=day), model))
+    return source
+
+
+def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7, model_paths: Any = None,
               progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Simulate and ingest `repeat` times into fresh temporary lakehouses; return per-stage medians.
 
     Stages timed: `simulate` (generate and land Parquet), `bronze` (first ingest of those files),
     `silver` (validate that Bronze window), `bronze_to_silver` (the two together), `silver_to_gold`
-    (windows, alerts and health tables from those clean rows) and `bronze_rerun` (the same landing zone
-    again: what an idempotent re-run costs).
+    (windows, alerts and health tables from those clean rows), `bronze_rerun` (the same landing zone again: what
+    an idempotent re-run costs) and `ml_score` (predictions, emissions and predictive alerts for one fleet-day on
+    top of the features' lookback of stored Gold history, with the model `scoring_model` finds for `model_paths`;
+    see `_time_ml_days`).
     """
     from altaviz.lakehouse.lakehouse import select_backend
     from altaviz.lakehouse.paths import LocalLakehousePaths
@@ -114,7 +185,7 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
     spark_startup = clock.perf_counter() - started
     memory = PeakMemory(jvm_pid(spark))
     timings: dict[str, list[float]] = {"simulate": [], "bronze": [], "silver": [], "bronze_to_silver": [],
-                                       "silver_to_gold": [], "bronze_rerun": []}
+                                       "silver_to_gold": [], "bronze_rerun": [], "ml_score": []}
     peaks: dict[str, list[dict[str, float]]] = {k: [] for k in timings}
     rows: dict[str, int] = {}
 
@@ -129,7 +200,7 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="altaviz-bench-") as root:
             paths = LocalLakehousePaths(root)
-            ctx = RunContext.create(spark, paths)
+            ctx = RunContext.create(spark, paths, progress=progress)
             timed("simulate", partial(_simulated_rows, simulate, paths, compressors, days, seed))
             timed("bronze", partial(_bronze_rows, bronze, ctx, "rows_in"))
             as_of = datetime.combine(BENCH_START + timedelta(days=days), time(0), UTC)
@@ -140,6 +211,8 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
             rows["bronze_to_silver"] = rows["bronze"]
             timed("silver_to_gold", partial(_gold_rows, gold, ctx, as_of))
             timed("bronze_rerun", partial(_bronze_rows, bronze, ctx, "rows_out"))
+    model_source = _time_ml_days(spark, compressors=compressors, repeat=repeat, seed=seed, model_paths=model_paths,
+                                 timed=timed, progress=progress)
     units = compressors * days
     return {
         "compressors": compressors,
@@ -148,5 +221,8 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7,
         "cores": os.cpu_count(),
         "delta_backend": select_backend(spark).name,
         "spark_startup_seconds": round(spark_startup, 3),
-        "stages": [stage_summary(stage, rows[stage], timings[stage], peaks[stage], units) for stage in timings],
+        "model": model_source,
+        "stages": [stage_summary(stage, rows[stage], timings[stage], peaks[stage],
+                                 compressors if stage == "ml_score" else units)  # ml_score: one day per run
+                   for stage in timings if timings[stage]],
     }

@@ -2,8 +2,10 @@
 
 The production schedule is hourly, so the number that matters is the cost of one fleet-hour increment once
 months of data are stored. This scenario simulates `history_days + 1` days, runs Bronze, Silver and Gold over
-the first `history_days` (untimed), then lands the next day's arrival hours one at a time and times each stage
-on each increment (a new hour per repeat, so every timed run has real new data).
+the first `history_days` (untimed), scores them with the ML model (untimed), then lands the next day's arrival
+hours one at a time and times each stage on each increment (a new hour per repeat, so every timed run has real new
+data). ML scoring of one hour reads the `features.lookback_days` of Gold windows before it, so build at least that
+much history for a production-like figure.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from altaviz.bench import BENCH_START, PeakMemory, jvm_pid, stage_summary
+from altaviz.bench import BENCH_START, PeakMemory, jvm_pid, scoring_model, stage_summary
 
 if TYPE_CHECKING:
     from altaviz.runtime.context import RunContext
 
-HOURLY_STAGES = ("bronze", "silver", "gold")
+HOURLY_STAGES = ("bronze", "silver", "gold", "ml_score")
+#: Seconds allowed per fleet-hour increment of 4,700 units (scaled up for larger fleets).
+LIMITS_PER_FLEET_HOUR: dict[str, float] = {"ml_score": 8.0}
 
 
 def _hour_files(folder: Path) -> list[Path]:
@@ -40,19 +44,24 @@ def _time_stage(action: Callable[[], int], memory: PeakMemory, timings: list[flo
     peaks.append(memory.read_mb())
 
 
-def _build_history(ctx: RunContext, days: int, end: datetime, progress: Callable[[str], None]) -> None:
-    """Bronze, Silver and Gold over the stored days (not timed)."""
-    from altaviz.stages import bronze, gold, silver
+def _build_history(ctx: RunContext, days: int, end: datetime, model_paths: Any,
+                   progress: Callable[[str], None]) -> tuple[Any, str]:
+    """Bronze, Silver, Gold and ML scoring over the stored days (not timed); the scoring model and its source."""
+    from altaviz.stages import bronze, gold, ml, silver
 
-    progress(f"bench: building {days} day(s) of history (Bronze, Silver, Gold; not timed)")
+    progress(f"bench: building {days} day(s) of history (Bronze, Silver, Gold, ML scoring; not timed)")
     started = clock.perf_counter()
     bronze.run(ctx)
     silver.run(ctx, as_of=end)
     gold.run(ctx, as_of=end)
-    progress(f"bench: history built in {clock.perf_counter() - started:.0f}s")
+    model, source = scoring_model(model_paths or ctx.paths, ctx, progress)
+    if model is not None:
+        ml.run(ctx, as_of=end, model=model)
+    progress(f"bench: history built in {clock.perf_counter() - started:.0f}s (model: {source})")
+    return model, source
 
 
-def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, seed: int = 7,
+def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, seed: int = 7, model_paths: Any = None,
                      progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Build `history_days` of history, then time `repeat` one-hour increments per stage; medians reported.
 
@@ -61,6 +70,7 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
         history_days: days of telemetry stored before the timed hours (at least 1).
         repeat: timed increments (one new arrival hour each, at most 23).
         seed: simulator seed; progress: one line per step.
+        model_paths: the lakehouse whose latest registered model scores (see `scoring_model`).
 
     Returns:
         The scenario, sizes, the Delta back end and, per stage, seconds, median, rows/s and peak memory.
@@ -71,7 +81,7 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
     from altaviz.runtime.spark import get_spark
     from altaviz.simulator import simulate
     from altaviz.simulator.landing import LAKEHOUSE, LANDING_DIR
-    from altaviz.stages import bronze, gold, silver
+    from altaviz.stages import bronze, gold, ml, silver
 
     spark = get_spark("altaviz-bench")
     memory = PeakMemory(jvm_pid(spark))
@@ -87,7 +97,11 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
         landing = Path(paths.files_path(LAKEHOUSE, *LANDING_DIR))
         held = Path(root) / "held-back"
         shutil.move(str(landing / f"date={history_end:%Y-%m-%d}"), held)
-        _build_history(ctx, history_days, history_end, progress)
+        model, model_source = _build_history(ctx, history_days, history_end, model_paths, progress)
+        lookback = ctx.ml.features.lookback_days
+        if history_days < lookback:
+            progress(f"bench: ml_score reads {lookback} days of Gold windows per hour in production; with "
+                     f"{history_days} it reads less (and scores no unit on its first day)")
         hours = _hour_files(held)
         if len(hours) < repeat:
             raise ValueError(f"only {len(hours)} held-back hour(s) to time, {repeat} asked")
@@ -98,7 +112,10 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
             as_of = history_end + timedelta(hours=number)
             for stage, action in (("bronze", lambda: bronze.run(ctx).rows_out),
                                   ("silver", lambda: silver.run(ctx, as_of=as_of).rows_in),  # noqa: B023
-                                  ("gold", lambda: gold.run(ctx, as_of=as_of).rows_in)):  # noqa: B023
+                                  ("gold", lambda: gold.run(ctx, as_of=as_of).rows_in),  # noqa: B023
+                                  ("ml_score", lambda: ml.run(ctx, as_of=as_of, model=model).rows_in)):  # noqa: B023
+                if stage == "ml_score" and model is None:
+                    continue
                 _time_stage(action, memory, timings[stage], rows[stage], peaks[stage])
                 progress(f"bench: hour {number}/{repeat} {stage}: {timings[stage][-1]:.2f}s "
                          f"({rows[stage][-1]:,} rows)")
@@ -109,6 +126,7 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
         "repeat": repeat,
         "cores": os.cpu_count(),
         "delta_backend": select_backend(spark).name,
+        "model": model_source,
         "stages": [stage_summary(stage, round(sum(rows[stage]) / len(rows[stage])), timings[stage], peaks[stage],
-                                 None) for stage in HOURLY_STAGES],
+                                 compressors, LIMITS_PER_FLEET_HOUR) for stage in HOURLY_STAGES if timings[stage]],
     }

@@ -275,8 +275,15 @@ def bench(
              "--history-days of stored history, as the hourly schedule runs.")] = "fleet-day",
     history_days: Annotated[int, typer.Option(help="Days of history before the timed hours (hourly).")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    lakehouse_root: Annotated[str | None, typer.Option(
+        "--lakehouse-root", help="Lakehouse whose latest registered model ML scoring is timed with (default: "
+                                 "$ALTAVIZ_LAKEHOUSE_ROOT, else ./.lakehouse); without one, a model is fitted on the "
+                                 "bench fleet. Nothing is written there.", show_default=False)] = None,
 ) -> None:
-    """Time each stage: median seconds, rows per second, peak memory of Python and the JVM, and the back end."""
+    """Time each stage: median seconds, rows per second, peak memory of Python and the JVM, and the back end.
+
+    Stages run on temporary lakehouses; ML scoring uses the model registered in --lakehouse-root.
+    """
     _positive("--compressors", compressors)
     _positive("--days", days)
     _positive("--repeat", repeat)
@@ -289,15 +296,16 @@ def bench(
         from altaviz.bench_hourly import run_hourly_bench
 
         report = run_hourly_bench(compressors=compressors, history_days=history_days, repeat=repeat, seed=seed,
-                                  progress=_progress)
+                                  model_paths=lakehouse_paths(lakehouse_root), progress=_progress)
         title = (f"altaviz bench hourly: {compressors:,} compressors, one hour on {history_days} day(s) of history, "
-                 f"median of {repeat}, Delta back end {report['delta_backend']}")
+                 f"median of {repeat}, Delta back end {report['delta_backend']}, model {report['model']}")
     else:
         from altaviz.bench import run_bench
 
-        report = run_bench(compressors=compressors, days=days, repeat=repeat, seed=seed, progress=_progress)
+        report = run_bench(compressors=compressors, days=days, repeat=repeat, seed=seed,
+                           model_paths=lakehouse_paths(lakehouse_root), progress=_progress)
         title = (f"altaviz bench: {compressors:,} compressors x {days} day(s), median of {repeat}, "
-                 f"Delta back end {report['delta_backend']}")
+                 f"Delta back end {report['delta_backend']}, model {report['model']}")
     if as_json:
         print(json.dumps(report, indent=2))
         return

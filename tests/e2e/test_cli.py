@@ -165,15 +165,20 @@ def test_ingest_reports_set_aside_files_and_lands_the_rest(spark, tmp_path, caps
 
 
 def test_bench_json_reports_median_throughput_and_memory_per_stage(spark, capsys):
-    """`altaviz bench --json` times simulate, Bronze, Silver and a Bronze re-run: medians, rows/s and peaks.
-
-    One repeat (each is a whole fleet-day on a fresh lakehouse); the hourly test below covers medians of several.
+    """`altaviz bench --json` times simulate, Bronze, Silver, Gold, ML scoring and a Bronze re-run: medians, rows/s
+    and peaks. One repeat (each is a whole fleet-day on a fresh lakehouse); the hourly test covers medians of several.
+    ML scoring uses the model registered in the session's store (`$MLFLOW_TRACKING_URI`).
     """
     assert main(["bench", "--compressors", "20", "--days", "1", "--repeat", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     stages = {s["stage"]: s for s in report["stages"]}
-    assert set(stages) == {"simulate", "bronze", "silver", "bronze_to_silver", "silver_to_gold", "bronze_rerun"}
+    assert set(stages) == {"simulate", "bronze", "silver", "bronze_to_silver", "silver_to_gold", "ml_score",
+                           "bronze_rerun"}
+    assert report["model"].startswith("registered altaviz")
     assert 0 < stages["silver_to_gold"]["rows"] <= stages["silver"]["rows"]  # the clean rows Gold aggregated
+    # One prediction per unit and scored hour of the day: the 24 hours of up to 20 units.
+    assert 20 * 20 <= stages["ml_score"]["rows"] <= 20 * 24
+    assert stages["ml_score"]["limit_seconds"] == 30.0
     assert stages["simulate"]["rows"] == stages["bronze"]["rows"] > 20 * 250
     assert 0 < stages["silver"]["rows"] <= stages["bronze"]["rows"]
     assert stages["bronze_to_silver"]["seconds"] == pytest.approx(
@@ -187,17 +192,21 @@ def test_bench_json_reports_median_throughput_and_memory_per_stage(spark, capsys
 
 
 def test_bench_hourly_times_one_new_hour_per_stage_on_top_of_stored_history(spark, capsys):
-    """`--scenario hourly` builds the history untimed, then times Bronze, Silver and Gold on new hours only."""
-    assert main(["bench", "--scenario", "hourly", "--compressors", "12", "--history-days", "1", "--repeat", "2",
+    """`--scenario hourly` builds the history untimed, then times Bronze, Silver, Gold and ML scoring on new hours
+    only. Two days of history: a unit is scored from its second day on (a provisional baseline on its first)."""
+    assert main(["bench", "--scenario", "hourly", "--compressors", "12", "--history-days", "2", "--repeat", "2",
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["scenario"], report["history_days"], report["delta_backend"]) == ("hourly", 1, "spark-delta")
+    assert (report["scenario"], report["history_days"], report["delta_backend"]) == ("hourly", 2, "spark-delta")
     stages = {s["stage"]: s for s in report["stages"]}
-    assert list(stages) == ["bronze", "silver", "gold"]
-    # An hour of 12 units at 5-minute cadence is ~144 readings, far from the ~3,500 of the stored day.
+    assert list(stages) == ["bronze", "silver", "gold", "ml_score"]
+    # An hour of 12 units at 5-minute cadence is ~144 readings, far from the ~7,000 of the stored days.
     assert 50 < stages["bronze"]["rows"] < 400 and 0 < stages["gold"]["rows"] <= stages["silver"]["rows"] < 400
+    assert 1 <= stages["ml_score"]["rows"] <= 12  # one new hour scored: at most one prediction per unit
+    assert stages["ml_score"]["limit_seconds"] == 8.0
     for s in stages.values():
-        assert len(s["seconds"]) == 2 and s["limit_seconds"] is None
+        assert len(s["seconds"]) == 2
+        assert s["limit_seconds"] == (8.0 if s["stage"] == "ml_score" else None)
         assert min(s["seconds"]) <= s["seconds_median"] <= max(s["seconds"])
         assert s["peak_python_mb"] > 0 and s["peak_jvm_mb"] > 0
 
