@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from altaviz.ml.features import ANOMALY_FEATURES, FEATURES, unit_hour_features
+from altaviz.ml.features import ANOMALY_FEATURES, FEATURES, PEER_TIER, peer_fit, unit_hour_features
 from altaviz.ml.settings import FeatureSettings
 
 CFG = FeatureSettings(baseline_days=3, gap_days=1, min_baseline_hours=18, reset_after_silence_hours=12)
@@ -114,3 +114,46 @@ def test_hours_with_too_few_readings_are_not_scored():
     features = unit_hour_features(frame, CFG)
 
     assert frame.iloc[-1]["agg_timestamp"] not in set(features[features["compressor_id"] == "CMP-1"]["hour"])
+
+
+def _peers() -> dict:
+    fleet = windows(units=6, seed=11)
+    return peer_fit(fleet, CFG, np.ones(len(fleet), dtype=bool))
+
+
+def test_a_unit_already_failing_when_its_data_begins_stands_out_from_its_peers_on_its_first_day():
+    frame = windows(seed=3)
+    frame["discharge_temp_f_mean"] += np.where(frame["compressor_id"] == "CMP-0", 15.0, 0.0)
+    features = unit_hour_features(frame, CFG, _peers())
+    first_day = features[features["hour"] < START + pd.Timedelta(days=1)].set_index("compressor_id")
+
+    # Scored from the hour the long window holds half its hours, against the peers (tier 2); without them not
+    # before the second day.
+    assert features["hour"].min() == START + pd.Timedelta(hours=11)
+    assert (first_day["baseline_provisional"] == PEER_TIER).all()
+    assert first_day.loc["CMP-0", "zl_temperature"].min() > 8
+    assert first_day.loc["CMP-1", list(ANOMALY_FEATURES)].abs().max().max() < 4
+    # Once the unit has a baseline of its own the peers are no longer used (day 1 provisional, day 3 its own).
+    day = (features["hour"] - START) // pd.Timedelta(days=1)
+    assert (features.loc[day >= 3, "baseline_provisional"] == 0).all()
+
+
+def test_a_unit_of_a_model_the_peers_never_saw_is_judged_against_the_whole_fleet():
+    frame = windows(seed=3)
+    frame["model"] = "Waukesha 7044"
+    features = unit_hour_features(frame, CFG, _peers())
+
+    assert (features.loc[features["hour"] < START + pd.Timedelta(days=1), "baseline_provisional"] == PEER_TIER).all()
+    assert features[list(ANOMALY_FEATURES)].abs().max().max() < 4
+
+
+def test_peer_features_never_depend_on_later_hours():
+    frame = windows(drift={"temperature": 0.5})
+    peers = _peers()
+    full = unit_hour_features(frame, CFG, peers)
+    cut = START + pd.Timedelta(hours=20)
+    early = unit_hour_features(frame[frame["agg_timestamp"] <= cut], CFG, peers)
+
+    expected = full[full["hour"] <= cut].reset_index(drop=True)
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(early[expected.columns], expected, check_exact=False, rtol=1e-9)

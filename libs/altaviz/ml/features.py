@@ -10,6 +10,11 @@ unit last came back from a long silence (a shutdown or repair). A signal's devia
 against that fit divided by the fit's residual spread (a z-score). The fit uses only data from before day D, so
 an hour's features are the same whether it is scored in its hourly run or in a backfill.
 
+A unit-day with no baseline of its own yet (its first day of data, or the day after a restart) is judged against
+its peers instead: a fit of each signal per compressor model over the training fleets' healthy hours, its spread
+pooled across units (`PeerReference`, stored in the model bundle). A unit that is already failing when its data
+begins stands out from its peers long before it has a baseline of its own.
+
 Signals: vibration, discharge temperature, suction and discharge pressure (hourly means), efficiency (gas flow
 per horsepower: falls as rings wear) and oscillation (log of the hour's discharge-pressure spread: grows as a valve
 fails).
@@ -33,13 +38,17 @@ INPUT_COLUMNS = ("compressor_id", "agg_timestamp", "model", "station_id", "basin
                  "discharge_pressure_psi_mean", "discharge_pressure_psi_std", "horsepower_consumption_mean",
                  "gas_flow_mcf_mean")
 #: Model inputs, in order: per signal the 1-hour, short- and long-window deviations and the long-window trend of
-#: the deviation (per hour); then the discharge temperature trend in °F per hour, and 1 when the hour's deviations
-#: (any of its long window) rest on a provisional baseline (see `_fit`), else 0.
+#: the deviation (per hour); then the discharge temperature trend in °F per hour, and the baseline tier of the
+#: hour's deviations (the weakest of its long window): 0 the unit's own, 1 provisional (see `_fit`), 2 its peers'.
 FEATURES = tuple(f"{kind}_{s}" for s in SIGNALS for kind in ("z1", "zs", "zl", "trend")) + (
     "temp_slope_f_per_hour", "baseline_provisional")
 #: What the anomaly model reads: the smoothed deviations.
 ANOMALY_FEATURES = tuple(f"{kind}_{s}" for s in SIGNALS for kind in ("zs", "zl"))
 _REGRESSORS = 4  # 1, horsepower / 1000, sin and cos of the hour of day
+#: Per signal, per compressor model ("" for any model not listed): the peer baseline's coefficients (one per
+#: regressor) and residual spread.
+PeerReference = dict[str, dict[str, tuple[tuple[float, ...], float]]]
+PROVISIONAL_TIER, PEER_TIER = 1.0, 2.0
 
 
 def utc(stamps: pd.Series) -> pd.Series:
@@ -191,12 +200,55 @@ def _trailing_slope(values: np.ndarray, width: int) -> np.ndarray:
     return np.where(n >= max(3, width // 2), slope, np.nan)
 
 
-def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings) -> pd.DataFrame:
-    """The features of every hour in `frame` that has a baseline and enough readings.
+def _peer_arrays(reference: dict[str, tuple[tuple[float, ...], float]], models: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit (its compressor model): the peer coefficients (units, 4) and spread (units,); NaN without one."""
+    missing = ((np.nan,) * _REGRESSORS, np.nan)
+    picked = [reference.get(m, reference.get("", missing)) for m in models]
+    return (np.array([b for b, _ in picked], dtype=float).reshape(len(models), _REGRESSORS),
+            np.array([s for _, s in picked], dtype=float))
+
+
+def peer_fit(frame: pd.DataFrame, cfg: FeatureSettings, healthy: np.ndarray) -> PeerReference:
+    """The peer reference from hourly Gold windows (`INPUT_COLUMNS`, e.g. of training fleets) and which rows are
+    healthy: per signal and compressor model ("" for all of them) the least-squares fit on the same regressors as a
+    unit's own baseline, with a robust spread (1.4826 x the median absolute residual, floored as in `_fit`)."""
+    if frame.empty:
+        return {}
+    sig = _signals(frame)
+    angle = 2 * np.pi * utc(frame["agg_timestamp"]).dt.hour.to_numpy() / 24.0
+    x = np.stack([np.ones(len(frame)), sig["hp"] / 1000.0, np.sin(angle), np.cos(angle)], axis=1)
+    count = pd.to_numeric(frame["reading_count"], errors="coerce").to_numpy(dtype=float)
+    base = healthy & (count >= cfg.min_readings_per_hour) & np.isfinite(sig["hp"])
+    models = frame["model"].fillna("").astype(str).to_numpy()
+    out: PeerReference = {}
+    for name in SIGNALS:
+        y = sig[name]
+        floor = getattr(cfg.sigma_floor, name)
+        fits: dict[str, tuple[tuple[float, ...], float]] = {}
+        for model in ["", *sorted(set(models) - {""})]:
+            rows = base & np.isfinite(y) & ((models == model) if model else True)
+            if rows.sum() < 10 * _REGRESSORS:
+                continue
+            beta, *_ = np.linalg.lstsq(x[rows], y[rows], rcond=None)
+            resid = y[rows] - x[rows] @ beta
+            spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+            level = abs(float(np.mean(y[rows])))
+            fits[model] = (tuple(float(b) for b in beta), max(spread, floor * level if name != "oscillation"
+                                                                 else floor))
+        out[name] = fits
+    return out
+
+
+def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings, peer: PeerReference | None = None
+                       ) -> pd.DataFrame:
+    """The features of every hour in `frame` that has a baseline (its own, provisional or its peers') and enough
+    readings.
 
     Args:
         frame: Hourly Gold windows (`INPUT_COLUMNS`) of any number of units and hours.
         cfg: Feature settings (`config/ml.yaml` `features:`).
+        peer: The peer reference (`peer_fit`) for unit-days with no baseline of their own; None: not scored.
 
     Returns:
         One row per scored unit-hour: `compressor_id`, `hour` (start, UTC), `model`, `station_id`, `basin`,
@@ -220,12 +272,21 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings) -> pd.DataFram
     residuals: dict[str, np.ndarray] = {}
     scored = enough_readings.copy()
     provisional = np.zeros(shape, dtype=bool)
+    from_peers = np.zeros(shape, dtype=bool)
+    unit_models = (pd.Series(frame["model"].fillna("").astype(str).to_numpy()).groupby(unit).first()
+                   .reindex(range(len(units)), fill_value="").to_numpy())
     for name in SIGNALS:
         ok = enough_readings & ~np.isnan(sig[name])
         floor = getattr(cfg.sigma_floor, name)
         beta, sigma, provisional_days = _fit(sig[name], x, ok, lo, hi, floor, relative=name != "oscillation",
                                              cfg=cfg)
         provisional |= provisional_days[:, day_of_hour]
+        if peer and peer.get(name):
+            peer_beta, peer_sigma = _peer_arrays(peer[name], unit_models)
+            none = np.isnan(sigma) & ~np.isnan(peer_sigma)[:, None]
+            beta = np.where(none[..., None], peer_beta[:, None, :], beta)
+            sigma = np.where(none, peer_sigma[:, None], sigma)
+            from_peers |= none[:, day_of_hour]
         expected = np.einsum("uhi,uhi->uh", x, beta[:, day_of_hour])
         resid = np.where(ok, sig[name] - expected, np.nan)
         z = resid / sigma[:, day_of_hour]
@@ -236,8 +297,10 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings) -> pd.DataFram
         out[f"zl_{name}"] = _trailing_mean(z, cfg.long_hours)
         out[f"trend_{name}"] = _trailing_slope(z, cfg.long_hours)
     out["temp_slope_f_per_hour"] = _trailing_slope(residuals["temperature"], cfg.long_hours)
-    # Whether any signal's baseline is provisional, or was at any hour of the long window (its deviations mix in).
-    out["baseline_provisional"] = (_trailing_mean(provisional.astype(float), cfg.long_hours) > 0).astype(float)
+    # The weakest baseline any signal had at any hour of the long window (its deviations mix in).
+    out["baseline_provisional"] = np.select(
+        [_trailing_mean(from_peers.astype(float), cfg.long_hours) > 0,
+         _trailing_mean(provisional.astype(float), cfg.long_hours) > 0], [PEER_TIER, PROVISIONAL_TIER], 0.0)
     out["temp_level_f"] = _trailing_mean(sig["temperature"], cfg.long_hours)
     out["discharge_deficit_psi"] = np.maximum(-_trailing_mean(residuals["discharge"], cfg.long_hours), 0.0)
     keep = scored[unit, hour] & np.all([~np.isnan(out[f][unit, hour]) for f in ANOMALY_FEATURES], axis=0)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from altaviz.ml.features import ANOMALY_FEATURES, FEATURES
+from altaviz.ml.features import ANOMALY_FEATURES, FEATURES, PEER_TIER, PeerReference
 from altaviz.ml.model import MaintenanceBundle, deviation_score
 from altaviz.ml.settings import MlSettings
 from altaviz.thresholds import Thresholds
@@ -25,12 +25,12 @@ def temp_levels(thresholds: Thresholds) -> dict[str, tuple[float, float]]:
     return {"": levels(None), **{m: levels(m) for m in thresholds.overrides}}
 
 
-def fit_bundle(rows: pd.DataFrame, settings: MlSettings, thresholds: Thresholds
+def fit_bundle(rows: pd.DataFrame, settings: MlSettings, thresholds: Thresholds, peer: PeerReference | None = None
                ) -> tuple[MaintenanceBundle, dict[str, float]]:
     """Fit every estimator on labelled rows; return the bundle and training metrics (counts, healthy flag rate).
 
-    Healthy hours train the anomaly model and set its flag threshold; degrading hours train RUL and the
-    failure-mode classifier.
+    Healthy hours train the anomaly model and set its flag thresholds (one per baseline tier); degrading hours
+    train RUL and the failure-mode classifier. `peer`: the peer reference the rows' features were computed with.
 
     Raises:
         ValueError: The rows hold no healthy or no degrading hours (the training fleets are too small).
@@ -48,10 +48,12 @@ def fit_bundle(rows: pd.DataFrame, settings: MlSettings, thresholds: Thresholds
     healthy_x = healthy[list(ANOMALY_FEATURES)].to_numpy(dtype=float)
     forest.fit(healthy_x)
     healthy_scores = deviation_score(healthy_x)
-    provisional = healthy["baseline_provisional"].to_numpy(dtype=float) > 0
-    threshold = _threshold(healthy_scores[~provisional], cfg.flag_quantile, cfg.min_flag_score)
-    provisional_threshold = max(threshold, _threshold(healthy_scores[provisional], cfg.flag_quantile,
-                                                      cfg.min_flag_score))
+    tier = healthy["baseline_provisional"].to_numpy(dtype=float)
+    threshold = _threshold(healthy_scores[tier == 0], cfg.flag_quantile, cfg.min_flag_score)
+    provisional_threshold = max(threshold, _threshold(healthy_scores[(tier > 0) & (tier < PEER_TIER)],
+                                                      cfg.flag_quantile, cfg.min_flag_score))
+    peer_threshold = max(provisional_threshold, _threshold(healthy_scores[tier >= PEER_TIER], cfg.flag_quantile,
+                                                           cfg.min_flag_score))
     x = degrading[list(FEATURES)].to_numpy(dtype=float)
     target = np.log1p(degrading["hours_to_critical"].to_numpy(dtype=float))
 
@@ -66,14 +68,16 @@ def fit_bundle(rows: pd.DataFrame, settings: MlSettings, thresholds: Thresholds
     mode.fit(x, degrading["failure_mode"].astype(str).to_numpy())
     bundle = MaintenanceBundle(forest=forest, threshold=threshold, rul=rul, mode=mode,
                                modes=tuple(str(m) for m in mode.classes_), temp_levels=temp_levels(thresholds),
-                               settings=settings, provisional_threshold=provisional_threshold)
+                               settings=settings, provisional_threshold=provisional_threshold, peer=peer,
+                               peer_threshold=peer_threshold if peer else None)
     bundle.rul_margin = rul_margin(degrading, x, target, bundle, lambda q: quantile_model(q), quantiles)
     degrading_scores = deviation_score(degrading[list(ANOMALY_FEATURES)].to_numpy(dtype=float))
     healthy_flags = healthy_scores > bundle.thresholds(healthy)
     degrading_flags = degrading_scores > bundle.thresholds(degrading)
     metrics = {"rul_margin_log": bundle.rul_margin, "healthy_hours": float(len(healthy)), "degrading_hours": float(len(degrading)),
                "episodes": float(degrading["episode_id"].nunique()), "flag_threshold": threshold,
-               "provisional_flag_threshold": provisional_threshold,
+               "provisional_flag_threshold": provisional_threshold, "peer_flag_threshold": peer_threshold,
+               "peer_healthy_hours": float((tier >= PEER_TIER).sum()),
                "healthy_flag_rate": float(healthy_flags.mean()), "degrading_flag_rate": float(degrading_flags.mean())}
     return bundle, metrics
 

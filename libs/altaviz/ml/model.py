@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from altaviz.ml.features import ANOMALY_FEATURES, FEATURES, SIGNAL_SENSOR
+from altaviz.ml.features import ANOMALY_FEATURES, FEATURES, PEER_TIER, SIGNAL_SENSOR, PeerReference
 from altaviz.ml.settings import SIGNALS, MlSettings
 
 #: The prediction columns `MaintenanceBundle.predict` returns, in order.
@@ -52,6 +52,10 @@ class MaintenanceBundle:
     provisional_threshold: float | None = None
     #: Log1p hours each side of the RUL interval is widened by (conformal calibration, `altaviz.ml.fit`).
     rul_margin: float = 0.0
+    #: The peer baselines of unit-days without one of their own (`altaviz.ml.features.peer_fit`; None: such days
+    #: are not scored), and the flag threshold of hours judged against them (None: the provisional one).
+    peer: PeerReference | None = None
+    peer_threshold: float | None = None
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for feature rows (`FEATURES`, plus `model`, `temp_level_f`, `discharge_deficit_psi`)."""
@@ -89,10 +93,11 @@ class MaintenanceBundle:
 
     def thresholds(self, frame: pd.DataFrame) -> np.ndarray:
         """The flag threshold of each feature row."""
-        provisional = pd.to_numeric(frame.get("baseline_provisional", 0.0), errors="coerce")
-        provisional = np.broadcast_to(np.nan_to_num(np.asarray(provisional, dtype=float)) > 0, (len(frame),))
-        other = self.threshold if self.provisional_threshold is None else self.provisional_threshold
-        return np.where(provisional, other, self.threshold)
+        tier = pd.to_numeric(frame.get("baseline_provisional", 0.0), errors="coerce")
+        tier = np.broadcast_to(np.nan_to_num(np.asarray(tier, dtype=float)), (len(frame),))
+        provisional = self.threshold if self.provisional_threshold is None else self.provisional_threshold
+        peer = provisional if self.peer_threshold is None else self.peer_threshold
+        return np.select([tier >= PEER_TIER, tier > 0], [peer, provisional], self.threshold)
 
     def _drift(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Hours until the warning and critical discharge temperatures at the trailing trend (null: not rising)."""

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.ml.alerts import HourPrediction, advance, streaks_before
-from altaviz.ml.features import FEATURES, INPUT_COLUMNS, unit_hour_features
+from altaviz.ml.features import FEATURES, INPUT_COLUMNS, PeerReference, unit_hour_features
 from altaviz.ml.schemas import ml_predictions_schema
 from altaviz.runtime.frames import as_utc
 from altaviz.tables import ALERTS, EMISSIONS_DAILY, ML_PREDICTIONS, SENSOR_READINGS_AGG
@@ -40,7 +40,7 @@ def _scorer(bundle: MaintenanceBundle, ref: ModelVersionRef, start: datetime, en
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
 
     def score(frame: pd.DataFrame) -> pd.DataFrame:
-        features = unit_hour_features(frame, settings)
+        features = unit_hour_features(frame, settings, getattr(bundle, "peer", None))
         features = features[(features["hour"] >= lo) & (features["hour"] < hi)].reset_index(drop=True)
         predicted = bundle.predict(features)
         at = features["hour"] + pd.Timedelta(hours=1)
@@ -98,12 +98,17 @@ def features_schema() -> Any:
                                                                       "discharge_deficit_psi", *FEATURES)])
 
 
-def features_frame(ctx: RunContext) -> DataFrame:
+def features_frame(ctx: RunContext, peer: PeerReference | None = None) -> DataFrame:
     """The features of every stored hour (training): the same grouped UDF as scoring, without a model."""
     settings = ctx.ml.features
     columns = [f.name for f in features_schema().fields]
     return _bucketed(ctx, _windows(ctx, None, None)).applyInPandas(
-        lambda frame: unit_hour_features(frame, settings)[columns], features_schema())
+        lambda frame: unit_hour_features(frame, settings, peer)[columns], features_schema())
+
+
+def windows_frame(ctx: RunContext) -> DataFrame:
+    """Every stored 1-hour window, with the columns the features read (training's peer reference)."""
+    return _windows(ctx, None, None)
 
 
 @dataclass(frozen=True)

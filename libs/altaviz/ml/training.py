@@ -8,7 +8,6 @@ through the same grouped UDF scoring uses. The seeds are recorded on the registe
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -24,8 +23,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from altaviz.lakehouse.paths import LakehousePaths
+    from altaviz.ml.features import PeerReference
     from altaviz.ml.registry import ModelVersionRef
-    from altaviz.ml.settings import FleetVariation
+    from altaviz.ml.settings import FleetVariation, MlSettings
     from altaviz.runtime.context import RunContext
     from altaviz.simulator.profiles import FleetProfile
 
@@ -67,14 +67,26 @@ def run_fleet(ctx: RunContext, *, compressors: int, days: int, seed: int, start:
     return end
 
 
-def labelled_features(ctx: RunContext) -> pd.DataFrame:
+def labelled_features(ctx: RunContext, peer: PeerReference | None = None) -> pd.DataFrame:
     """Every scored unit-hour of the lakehouse's Gold windows with its failure label (training rows)."""
     from altaviz.ml.labels import label_hours, read_labels
     from altaviz.ml.scoring import features_frame
     from altaviz.simulator.landing import labels_file
 
-    features = features_frame(ctx).toPandas()
+    features = features_frame(ctx, peer).toPandas()
     return label_hours(features, read_labels(labels_file(ctx.paths)))
+
+
+def labelled_windows(ctx: RunContext) -> pd.DataFrame:
+    """Every stored 1-hour window with its failure label (`state`: what the peer reference is fitted on)."""
+    from altaviz.ml.features import utc
+    from altaviz.ml.labels import label_hours, read_labels
+    from altaviz.ml.scoring import windows_frame
+    from altaviz.simulator.landing import labels_file
+
+    windows = windows_frame(ctx).toPandas()
+    windows["hour"] = utc(windows["agg_timestamp"])
+    return label_hours(windows, read_labels(labels_file(ctx.paths)))
 
 
 @dataclass(frozen=True)
@@ -85,25 +97,36 @@ class TrainResult:
     seconds: float
 
 
-def _fleet_rows(spark: SparkSession, seed: int, *, compressors: int, days: int, workdir: str,
-                profile: FleetProfile, variation: FleetVariation, progress: Callable[[str], None]) -> pd.DataFrame:
+def _training_fleet(spark: SparkSession, seed: int, *, compressors: int, days: int, workdir: str,
+                    profile: FleetProfile, variation: FleetVariation, progress: Callable[[str], None]) -> RunContext:
+    """Simulate one training fleet into a lakehouse under `workdir` and run Bronze, Silver and Gold on it."""
     from altaviz.lakehouse.paths import resolve_paths
     from altaviz.runtime.context import RunContext
 
     root = Path(tempfile.mkdtemp(prefix=f"train-{seed}-", dir=workdir))
-    try:
-        ctx = RunContext.create(spark, resolve_paths(root), progress=progress)
-        start = training_start(seed, days)
-        progress(f"train: fleet seed {seed}: {compressors} compressors x {days} days from {start} (failure "
-                 f"durations x{variation.duration_scale:g}, sensor noise x{variation.noise_scale:g})")
-        run_fleet(ctx, compressors=compressors, days=days, seed=seed, start=start,
-                  profile=varied(profile, variation))
-        rows = labelled_features(ctx)
-        rows["compressor_id"] = f"{seed}:" + rows["compressor_id"].astype(str)  # units of fleets stay apart
-        rows["episode_id"] = rows["episode_id"].where(rows["episode_id"] < 0, rows["episode_id"] + seed * 10**7)
-        return rows
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    ctx = RunContext.create(spark, resolve_paths(root), progress=progress)
+    start = training_start(seed, days)
+    progress(f"train: fleet seed {seed}: {compressors} compressors x {days} days from {start} (failure "
+             f"durations x{variation.duration_scale:g}, sensor noise x{variation.noise_scale:g})")
+    run_fleet(ctx, compressors=compressors, days=days, seed=seed, start=start, profile=varied(profile, variation))
+    return ctx
+
+
+def _fleet_rows(ctx: RunContext, seed: int, peer: PeerReference) -> pd.DataFrame:
+    rows = labelled_features(ctx, peer)
+    rows["compressor_id"] = f"{seed}:" + rows["compressor_id"].astype(str)  # units of fleets stay apart
+    rows["episode_id"] = rows["episode_id"].where(rows["episode_id"] < 0, rows["episode_id"] + seed * 10**7)
+    return rows
+
+
+def training_peer(fleets: Sequence[RunContext], settings: MlSettings) -> PeerReference:
+    """The peer reference fitted on the healthy hourly windows of the training fleets."""
+    import pandas as pd
+
+    from altaviz.ml.features import peer_fit
+
+    windows = pd.concat([labelled_windows(ctx) for ctx in fleets], ignore_index=True)
+    return peer_fit(windows, settings.features, (windows["state"] == "healthy").to_numpy())
 
 
 def train(spark: SparkSession, paths: LakehousePaths, *, seeds: Sequence[int] | None = None,
@@ -129,11 +152,14 @@ def train(spark: SparkSession, paths: LakehousePaths, *, seeds: Sequence[int] | 
     seeds, compressors, days = tuple(seeds or cfg.seeds), compressors or cfg.compressors, days or cfg.days
     base = profile or load_profile()
     with tempfile.TemporaryDirectory(prefix="altaviz-train-") as workdir:
-        rows = pd.concat([_fleet_rows(spark, s, compressors=compressors, days=days, workdir=workdir, profile=base,
-                                      variation=cfg.variation(i), progress=progress)
-                          for i, s in enumerate(seeds)], ignore_index=True)
+        fleets = [_training_fleet(spark, s, compressors=compressors, days=days, workdir=workdir, profile=base,
+                                  variation=cfg.variation(i), progress=progress) for i, s in enumerate(seeds)]
+        progress("train: fitting the peer baselines on the training fleets' healthy hours")
+        peer = training_peer(fleets, settings)
+        rows = pd.concat([_fleet_rows(ctx, s, peer) for ctx, s in zip(fleets, seeds, strict=True)],
+                         ignore_index=True)
     progress(f"train: fitting on {len(rows):,} unit-hours ({(rows['state'] == 'degrading').sum():,} degrading)")
-    bundle, metrics = fit_bundle(rows, settings, thresholds)
+    bundle, metrics = fit_bundle(rows, settings, thresholds, peer)
     episodes = {str(k): int(v) for k, v in mode_counts(rows).items()}
     example = rows[["model", "temp_level_f", "discharge_deficit_psi", *FEATURES]].head(20).reset_index(drop=True)
     ref = registry.register(
