@@ -162,6 +162,15 @@ def _time_ml_days(spark: Any, *, compressors: int, repeat: int, seed: int, model
     return source
 
 
+def _add_bronze_to_silver(timings: dict[str, list[float]], peaks: dict[str, list[dict[str, float]]],
+                          rows: dict[str, int]) -> None:
+    """Record the latest Bronze and Silver runs together as one `bronze_to_silver` run (sum of times, max of peaks)."""
+    timings["bronze_to_silver"].append(timings["bronze"][-1] + timings["silver"][-1])
+    peaks["bronze_to_silver"].append({k: max(peaks["bronze"][-1][k], peaks["silver"][-1][k])
+                                      for k in peaks["bronze"][-1]})
+    rows["bronze_to_silver"] = rows["bronze"]
+
+
 def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7, model_paths: Any = None,
               progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Simulate and ingest `repeat` times into fresh temporary lakehouses; return per-stage medians.
@@ -205,24 +214,17 @@ def run_bench(*, compressors: int, days: int, repeat: int = 3, seed: int = 7, mo
             timed("bronze", partial(_bronze_rows, bronze, ctx, "rows_in"))
             as_of = datetime.combine(BENCH_START + timedelta(days=days), time(0), UTC)
             timed("silver", partial(_silver_rows, silver, ctx, as_of))
-            timings["bronze_to_silver"].append(timings["bronze"][-1] + timings["silver"][-1])
-            peaks["bronze_to_silver"].append({k: max(peaks["bronze"][-1][k], peaks["silver"][-1][k])
-                                              for k in peaks["bronze"][-1]})
-            rows["bronze_to_silver"] = rows["bronze"]
+            _add_bronze_to_silver(timings, peaks, rows)
             timed("silver_to_gold", partial(_gold_rows, gold, ctx, as_of))
             timed("bronze_rerun", partial(_bronze_rows, bronze, ctx, "rows_out"))
     model_source = _time_ml_days(spark, compressors=compressors, repeat=repeat, seed=seed, model_paths=model_paths,
                                  timed=timed, progress=progress)
-    units = compressors * days
     return {
-        "compressors": compressors,
-        "days": days,
-        "repeat": repeat,
-        "cores": os.cpu_count(),
+        "compressors": compressors, "days": days, "repeat": repeat, "cores": os.cpu_count(),
         "delta_backend": select_backend(spark).name,
         "spark_startup_seconds": round(spark_startup, 3),
         "model": model_source,
         "stages": [stage_summary(stage, rows[stage], timings[stage], peaks[stage],
-                                 compressors if stage == "ml_score" else units)  # ml_score: one day per run
+                                 compressors if stage == "ml_score" else compressors * days)  # ml_score: one day
                    for stage in timings if timings[stage]],
     }

@@ -61,6 +61,27 @@ def _build_history(ctx: RunContext, days: int, end: datetime, model_paths: Any,
     return model, source
 
 
+def _time_hours(ctx: Any, hours: list[Path], landing_day: Path, history_end: datetime, model: Any,
+                record: tuple[Any, dict, dict, dict], progress: Callable[[str], None]) -> None:
+    """Land each held-back hour file in turn and time every stage on it (ml_score only with a model)."""
+    from altaviz.stages import bronze, gold, ml, silver
+
+    memory, timings, rows, peaks = record
+    for number, hour_file in enumerate(hours, start=1):
+        landing_day.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(hour_file), landing_day / hour_file.name)
+        as_of = history_end + timedelta(hours=number)
+        for stage, action in (("bronze", lambda: bronze.run(ctx).rows_out),
+                              ("silver", lambda: silver.run(ctx, as_of=as_of).rows_in),  # noqa: B023
+                              ("gold", lambda: gold.run(ctx, as_of=as_of).rows_in),  # noqa: B023
+                              ("ml_score", lambda: ml.run(ctx, as_of=as_of, model=model).rows_in)):  # noqa: B023
+            if stage == "ml_score" and model is None:
+                continue
+            _time_stage(action, memory, timings[stage], rows[stage], peaks[stage])
+            progress(f"bench: hour {number}/{len(hours)} {stage}: {timings[stage][-1]:.2f}s "
+                     f"({rows[stage][-1]:,} rows)")
+
+
 def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, seed: int = 7, model_paths: Any = None,
                      progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Build `history_days` of history, then time `repeat` one-hour increments per stage; medians reported.
@@ -81,8 +102,6 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
     from altaviz.runtime.spark import get_spark
     from altaviz.simulator import simulate
     from altaviz.simulator.landing import LAKEHOUSE, LANDING_DIR
-    from altaviz.stages import bronze, gold, ml, silver
-
     spark = get_spark("altaviz-bench")
     memory = PeakMemory(jvm_pid(spark))
     timings: dict[str, list[float]] = {s: [] for s in HOURLY_STAGES}
@@ -105,20 +124,8 @@ def run_hourly_bench(*, compressors: int, history_days: int, repeat: int = 3, se
         hours = _hour_files(held)
         if len(hours) < repeat:
             raise ValueError(f"only {len(hours)} held-back hour(s) to time, {repeat} asked")
-        for number, hour_file in enumerate(hours[:repeat], start=1):
-            target = landing / f"date={history_end:%Y-%m-%d}" / hour_file.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(hour_file), target)
-            as_of = history_end + timedelta(hours=number)
-            for stage, action in (("bronze", lambda: bronze.run(ctx).rows_out),
-                                  ("silver", lambda: silver.run(ctx, as_of=as_of).rows_in),  # noqa: B023
-                                  ("gold", lambda: gold.run(ctx, as_of=as_of).rows_in),  # noqa: B023
-                                  ("ml_score", lambda: ml.run(ctx, as_of=as_of, model=model).rows_in)):  # noqa: B023
-                if stage == "ml_score" and model is None:
-                    continue
-                _time_stage(action, memory, timings[stage], rows[stage], peaks[stage])
-                progress(f"bench: hour {number}/{repeat} {stage}: {timings[stage][-1]:.2f}s "
-                         f"({rows[stage][-1]:,} rows)")
+        _time_hours(ctx, hours[:repeat], landing / f"date={history_end:%Y-%m-%d}", history_end, model,
+                    (memory, timings, rows, peaks), progress)
     return {
         "scenario": "hourly",
         "compressors": compressors,

@@ -267,7 +267,6 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings, peer: PeerRefe
     enough_readings = present & (count >= cfg.min_readings_per_hour) & ~np.isnan(sig["hp"])
     lo, hi = _baseline_bounds(present, days, cfg)
     x = _regressors(sig["hp"], shape[1])
-    day_of_hour = np.arange(shape[1]) // 24
     out: dict[str, np.ndarray] = {}
     residuals: dict[str, np.ndarray] = {}
     scored = enough_readings.copy()
@@ -277,21 +276,13 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings, peer: PeerRefe
                    .reindex(range(len(units)), fill_value="").to_numpy())
     for name in SIGNALS:
         ok = enough_readings & ~np.isnan(sig[name])
-        floor = getattr(cfg.sigma_floor, name)
-        beta, sigma, provisional_days = _fit(sig[name], x, ok, lo, hi, floor, relative=name != "oscillation",
-                                             cfg=cfg)
-        provisional |= provisional_days[:, day_of_hour]
-        if peer and peer.get(name):
-            peer_beta, peer_sigma = _peer_arrays(peer[name], unit_models)
-            none = np.isnan(sigma) & ~np.isnan(peer_sigma)[:, None]
-            beta = np.where(none[..., None], peer_beta[:, None, :], beta)
-            sigma = np.where(none, peer_sigma[:, None], sigma)
-            from_peers |= none[:, day_of_hour]
-        expected = np.einsum("uhi,uhi->uh", x, beta[:, day_of_hour])
-        resid = np.where(ok, sig[name] - expected, np.nan)
-        z = resid / sigma[:, day_of_hour]
+        resid, sigma_hourly, provisional_hours, peer_hours = _signal_residuals(
+            name, sig[name], x, ok, (lo, hi), cfg, peer, unit_models)
+        provisional |= provisional_hours
+        from_peers |= peer_hours
+        z = resid / sigma_hourly
         residuals[name] = resid
-        scored &= ~np.isnan(sigma[:, day_of_hour])
+        scored &= ~np.isnan(sigma_hourly)
         out[f"z1_{name}"] = z
         out[f"zs_{name}"] = _trailing_mean(z, cfg.short_hours)
         out[f"zl_{name}"] = _trailing_mean(z, cfg.long_hours)
@@ -303,16 +294,44 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings, peer: PeerRefe
          _trailing_mean(provisional.astype(float), cfg.long_hours) > 0], [PEER_TIER, PROVISIONAL_TIER], 0.0)
     out["temp_level_f"] = _trailing_mean(sig["temperature"], cfg.long_hours)
     out["discharge_deficit_psi"] = np.maximum(-_trailing_mean(residuals["discharge"], cfg.long_hours), 0.0)
+    out["operating_minutes"] = np.minimum(count * 5.0, 60.0)
     keep = scored[unit, hour] & np.all([~np.isnan(out[f][unit, hour]) for f in ANOMALY_FEATURES], axis=0)
+    return _scored_rows(frame, keep, unit[keep], hour[keep], first, out)
+
+
+def _scored_rows(frame: pd.DataFrame, keep: np.ndarray, unit: np.ndarray, hour: np.ndarray, first: int,
+                 out: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The kept rows of `frame` with their features (`out`, dense per unit-hour), sorted by unit and hour."""
     rows = {c: frame[c].to_numpy()[keep] for c in ("compressor_id", "model", "station_id", "basin")}
     result = pd.DataFrame({
         "compressor_id": rows["compressor_id"],
-        "hour": pd.to_datetime((first + hour[keep]) * HOUR_NS, utc=True),
+        "hour": pd.to_datetime((first + hour) * HOUR_NS, utc=True),
         "model": rows["model"], "station_id": rows["station_id"], "basin": rows["basin"],
-        "operating_minutes": np.minimum(count[unit[keep], hour[keep]] * 5.0, 60.0),
-        **{name: out[name][unit[keep], hour[keep]] for name in ("temp_level_f", "discharge_deficit_psi", *FEATURES)},
+        **{name: out[name][unit, hour]
+           for name in ("operating_minutes", "temp_level_f", "discharge_deficit_psi", *FEATURES)},
     })
     return result.sort_values(["compressor_id", "hour"], kind="stable").reset_index(drop=True)
+
+
+def _signal_residuals(name: str, y: np.ndarray, x: np.ndarray, ok: np.ndarray, bounds: tuple[np.ndarray, np.ndarray],
+                      cfg: FeatureSettings, peer: PeerReference | None, unit_models: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One signal's residuals against each unit-day's baseline (its own, provisional or, with none, its peers').
+
+    Returns (residual, baseline sigma, provisional, from peers), each per unit-hour.
+    """
+    day_of_hour = np.arange(y.shape[1]) // 24
+    beta, sigma, provisional_days = _fit(y, x, ok, *bounds, getattr(cfg.sigma_floor, name),
+                                         relative=name != "oscillation", cfg=cfg)
+    from_peers = np.zeros(sigma.shape, dtype=bool)
+    if peer and peer.get(name):
+        peer_beta, peer_sigma = _peer_arrays(peer[name], unit_models)
+        from_peers = np.isnan(sigma) & ~np.isnan(peer_sigma)[:, None]
+        beta = np.where(from_peers[..., None], peer_beta[:, None, :], beta)
+        sigma = np.where(from_peers, peer_sigma[:, None], sigma)
+    expected = np.einsum("uhi,uhi->uh", x, beta[:, day_of_hour])
+    resid = np.where(ok, y - expected, np.nan)
+    return resid, sigma[:, day_of_hour], provisional_days[:, day_of_hour], from_peers[:, day_of_hour]
 
 
 def _identity() -> tuple[str, ...]:
