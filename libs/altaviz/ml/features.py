@@ -240,8 +240,8 @@ def peer_fit(frame: pd.DataFrame, cfg: FeatureSettings, healthy: np.ndarray) -> 
     return out
 
 
-def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings, peer: PeerReference | None = None
-                       ) -> pd.DataFrame:
+def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings, peer: PeerReference | None = None,
+                       since: pd.Timestamp | None = None) -> pd.DataFrame:
     """The features of every hour in `frame` that has a baseline (its own, provisional or its peers') and enough
     readings.
 
@@ -249,6 +249,7 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings, peer: PeerRefe
         frame: Hourly Gold windows (`INPUT_COLUMNS`) of any number of units and hours.
         cfg: Feature settings (`config/ml.yaml` `features:`).
         peer: The peer reference (`peer_fit`) for unit-days with no baseline of their own; None: not scored.
+        since: Only rows of hours starting at or after this (the earlier ones are the lookback); None: every hour.
 
     Returns:
         One row per scored unit-hour: `compressor_id`, `hour` (start, UTC), `model`, `station_id`, `basin`,
@@ -296,6 +297,8 @@ def unit_hour_features(frame: pd.DataFrame, cfg: FeatureSettings, peer: PeerRefe
     out["discharge_deficit_psi"] = np.maximum(-_trailing_mean(residuals["discharge"], cfg.long_hours), 0.0)
     out["operating_minutes"] = np.minimum(count * 5.0, 60.0)
     keep = scored[unit, hour] & np.all([~np.isnan(out[f][unit, hour]) for f in ANOMALY_FEATURES], axis=0)
+    if since is not None:
+        keep &= first + hour >= pd.Timestamp(since).value // HOUR_NS  # .value: ns since the epoch
     return _scored_rows(frame, keep, unit[keep], hour[keep], first, out)
 
 

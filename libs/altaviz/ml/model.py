@@ -70,26 +70,35 @@ class MaintenanceBundle:
         sensors, top = contributing(frame, self.settings.anomaly.top_sensors,
                                     self.settings.anomaly.min_contribution_z)
         to_warning, to_critical = self._drift(frame)
-        low, mid, high = (self.rul[k].predict(features) for k in ("low", "mid", "high"))
-        low, high = low - self.rul_margin, high + self.rul_margin
-        low, mid, high = (np.maximum(np.expm1(v), 0.0) for v in (low, mid, high))
-        low, high = np.minimum(low, mid), np.maximum(high, mid)
-        proba = self.mode.predict_proba(features)
-        best = proba.argmax(axis=1)
-        mode = np.asarray(self.modes, dtype=object)[best]
+        low, mid, high, mode, probability = self._degradation(features, flag)
         deficit = pd.to_numeric(frame.get("discharge_deficit_psi"), errors="coerce").to_numpy(dtype=float)
         vent = np.where(flag & (mode == PACKING_MODE),
                         self.baseline_vent_scfm + self.settings.packing.vent_scfm_per_psi_lost * np.nan_to_num(deficit),
                         np.nan)
-        none = np.full(n, np.nan)
         return pd.DataFrame({
-            "anomaly_score": score, "isolation_score": isolation, "anomaly_flag": flag, "contributing_sensors": sensors, "top_deviation": top,
-            "hours_to_temp_warning": to_warning, "hours_to_temp_critical": to_critical,
-            "rul_hours": np.where(flag, mid, none), "rul_low_hours": np.where(flag, low, none),
-            "rul_high_hours": np.where(flag, high, none),
-            "failure_mode": np.where(flag, mode, None), "failure_mode_probability": np.where(flag, proba.max(axis=1), none),
-            "packing_vent_scfm": vent,
+            "anomaly_score": score, "isolation_score": isolation, "anomaly_flag": flag, "contributing_sensors": sensors,
+            "top_deviation": top, "hours_to_temp_warning": to_warning, "hours_to_temp_critical": to_critical,
+            "rul_hours": mid, "rul_low_hours": low, "rul_high_hours": high,
+            "failure_mode": mode, "failure_mode_probability": probability, "packing_vent_scfm": vent,
         })
+
+    def _degradation(self, features: np.ndarray, flag: np.ndarray) -> tuple[np.ndarray, ...]:
+        """RUL (low, median, high hours) and the most likely failure mode with its probability, for the flagged
+        rows only (null elsewhere): the boosted models cost most of scoring and answer only for a flagged hour."""
+        n = len(flag)
+        low, mid, high, probability = (np.full(n, np.nan) for _ in range(4))
+        mode = np.full(n, None, dtype=object)
+        if not flag.any():
+            return low, mid, high, mode, probability
+        rows = features[flag]
+        lo, md, hi = (self.rul[k].predict(rows) for k in ("low", "mid", "high"))
+        lo, hi = lo - self.rul_margin, hi + self.rul_margin
+        lo, md, hi = (np.maximum(np.expm1(v), 0.0) for v in (lo, md, hi))
+        low[flag], mid[flag], high[flag] = np.minimum(lo, md), md, np.maximum(hi, md)
+        proba = self.mode.predict_proba(rows)
+        mode[flag] = np.asarray(self.modes, dtype=object)[proba.argmax(axis=1)]
+        probability[flag] = proba.max(axis=1)
+        return low, mid, high, mode, probability
 
     def thresholds(self, frame: pd.DataFrame) -> np.ndarray:
         """The flag threshold of each feature row."""

@@ -40,8 +40,8 @@ def _scorer(bundle: MaintenanceBundle, ref: ModelVersionRef, start: datetime, en
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
 
     def score(frame: pd.DataFrame) -> pd.DataFrame:
-        features = unit_hour_features(frame, settings, getattr(bundle, "peer", None))
-        features = features[(features["hour"] >= lo) & (features["hour"] < hi)].reset_index(drop=True)
+        features = unit_hour_features(frame, settings, getattr(bundle, "peer", None), since=lo)
+        features = features[features["hour"] < hi].reset_index(drop=True)
         predicted = bundle.predict(features)
         at = features["hour"] + pd.Timedelta(hours=1)
         out = pd.DataFrame({
@@ -113,8 +113,17 @@ def windows_frame(ctx: RunContext) -> DataFrame:
 
 @dataclass(frozen=True)
 class Written:
-    rows: int
-    flagged_units: int
+    """What the predictions MERGE left for the window: its rows (as the alert lifecycle reads them)."""
+
+    hours: list[HourPrediction]
+
+    @property
+    def rows(self) -> int:
+        return len(self.hours)
+
+    @property
+    def flagged_units(self) -> int:
+        return len({h.compressor_id for h in self.hours if h.flag})
 
 
 def _scored(ctx: RunContext, start: datetime, end: datetime) -> DataFrame:
@@ -126,17 +135,31 @@ def _scored(ctx: RunContext, start: datetime, end: datetime) -> DataFrame:
         & (at > F.lit(start)) & (at <= F.lit(end)))
 
 
-def write_predictions(ctx: RunContext, predictions: DataFrame, start: datetime, end: datetime) -> Written:
-    """MERGE the predictions on their keys; the rows now stored for the window and the units flagged in it."""
-    from pyspark.sql import functions as F
+_HOUR_COLUMNS = ("compressor_id", "prediction_timestamp", "anomaly_flag", "anomaly_score", "rul_hours",
+                 "rul_low_hours", "rul_high_hours", "failure_mode", "contributing_sensors", "compressor_model",
+                 "station_id", "basin")
 
-    (ctx.lakehouse.merge(ML_PREDICTIONS, predictions, on=ML_PREDICTIONS.merge_keys,
-                         partition_by=ML_PREDICTIONS.partition_by)
-     .when_matched_update_all().when_not_matched_insert_all().execute())
-    row = _scored(ctx, start, end).agg(
-        F.count(F.lit(1)).alias("n"),
-        F.count_distinct(F.when(F.col("anomaly_flag"), F.col("compressor_id"))).alias("flagged")).collect()[0]
-    return Written(int(row.n), int(row.flagged))
+
+def write_predictions(ctx: RunContext, predictions: DataFrame, start: datetime, end: datetime) -> Written:
+    """MERGE the predictions of [start, end) on their keys, reading only the window's partitions and hours.
+
+    `predictions` is computed once (persisted): the MERGE and the window's rows returned to the driver for the
+    alert lifecycle (one small row per unit-hour scored) read the same result.
+    """
+    from altaviz.lakehouse.backend import Bounds
+
+    predictions = predictions.persist()
+    try:
+        first = (start + HOUR).date()  # predictions are stamped at their hour's end
+        dates = [first + timedelta(days=d) for d in range((end.date() - first).days + 1)]
+        (ctx.lakehouse.merge(ML_PREDICTIONS, predictions, on=ML_PREDICTIONS.merge_keys,
+                             partition_by=ML_PREDICTIONS.partition_by, target_partitions={"date": dates},
+                             target_ranges={"prediction_timestamp": Bounds(start + HOUR, end)})
+         .when_matched_update_all().when_not_matched_insert_all().execute())
+        hours = _hours(predictions.select(*_HOUR_COLUMNS).toLocalIterator())
+    finally:
+        predictions.unpersist()
+    return Written(hours)
 
 
 def write_emissions(ctx: RunContext, start: datetime, end: datetime) -> int:
@@ -156,8 +179,9 @@ def write_emissions(ctx: RunContext, start: datetime, end: datetime) -> int:
                      "packing_vent_scfm"))
     daily = daily_emissions(hours.join(vents, ["compressor_id", "hour"], "left"), ctx.emissions,
                             computed_at=ctx.clock())
+    days = [first + timedelta(days=d) for d in range((last - first).days + 1)]
     metrics = (ctx.lakehouse.merge(EMISSIONS_DAILY, daily, on=EMISSIONS_DAILY.merge_keys,
-                                   partition_by=EMISSIONS_DAILY.partition_by)
+                                   partition_by=EMISSIONS_DAILY.partition_by, target_partitions={"date": days})
                .when_matched_update_all().when_not_matched_insert_all().execute())
     return int(getattr(metrics, "rows_inserted", 0) or 0) + int(getattr(metrics, "rows_updated", 0) or 0)
 
@@ -193,19 +217,18 @@ def _hours(rows: Iterator[Any]) -> list[HourPrediction]:
                            r.basin) for r in rows]
 
 
-def advance_alerts(ctx: RunContext, bundle: MaintenanceBundle, start: datetime, end: datetime) -> Advanced:
-    """Walk the predictive alert lifecycle over the window's hours and MERGE what changed into Gold `alerts`."""
+def advance_alerts(ctx: RunContext, bundle: MaintenanceBundle, new: list[HourPrediction], start: datetime,
+                   end: datetime) -> Advanced:
+    """Walk the predictive alert lifecycle over the window's hours (`new`) and MERGE what changed into Gold
+    `alerts`."""
     from pyspark.sql import functions as F
 
     from altaviz.stages.gold_alerts import alert_table, read_alerts
 
     cfg = bundle.settings.alerts
     lookback = cfg.sustain_hours * HOUR
-    columns = ("compressor_id", "prediction_timestamp", "anomaly_flag", "anomaly_score", "rul_hours", "rul_low_hours",
-               "rul_high_hours", "failure_mode", "contributing_sensors", "compressor_model", "station_id", "basin")
-    new = _hours(_scored(ctx, start, end).select(*columns).toLocalIterator())
     history = [(r.compressor_id, as_utc(r.prediction_timestamp), bool(r.anomaly_flag))
-               for r in _scored(ctx, start - lookback, start).select(*columns[:3]).collect()]
+               for r in _scored(ctx, start - lookback, start).select(*_HOUR_COLUMNS[:3]).collect()]
     active = ({a.compressor_id: a for a in read_alerts(ctx, (F.col("alert_type") == PREDICTIVE)
                                                         & (F.col("status") == "open"))}
               if ctx.lakehouse.exists(ALERTS) else {})
@@ -213,18 +236,17 @@ def advance_alerts(ctx: RunContext, bundle: MaintenanceBundle, start: datetime, 
                          threshold=bundle.threshold, end=end)
     if changed:
         ctx.progress(f"ml: {len(changed):,} predictive alert(s) opened or changed")
-        (ctx.lakehouse.merge(ALERTS, alert_table(changed), on=ALERTS.merge_keys, partition_by=ALERTS.partition_by)
+        (ctx.lakehouse.merge(ALERTS, alert_table(changed), on=ALERTS.merge_keys, partition_by=ALERTS.partition_by,
+                             target_partitions={"date": sorted({a.opened_at.date() for a in changed})})
          .with_schema_evolution().when_matched_update_all().when_not_matched_insert_all().execute())
     return Advanced(changed, frozenset(a.alert_id for a in active.values()), start)
 
 
-def at_risk(ctx: RunContext, end: datetime, limit: int = 5) -> list[dict[str, Any]]:
-    """The flagged units at the window's last hour, shortest RUL first."""
-    from pyspark.sql import functions as F
-
-    rows = (_scored(ctx, end - HOUR, end).where(F.col("anomaly_flag") & (F.col("prediction_timestamp") == F.lit(end)))
-            .orderBy(F.col("rul_hours").asc_nulls_last(), "compressor_id").limit(limit).collect())
-    return [{"compressor_id": r.compressor_id, "basin": r.basin, "failure_mode": r.failure_mode,
-             "rul_hours": r.rul_hours, "rul_low_hours": r.rul_low_hours, "rul_high_hours": r.rul_high_hours,
-             "contributing_sensors": list(r.contributing_sensors or ()), "anomaly_score": r.anomaly_score}
-            for r in rows]
+def at_risk(hours: list[HourPrediction], end: datetime, limit: int = 5) -> list[dict[str, Any]]:
+    """The units flagged at the window's last hour (`end`), shortest RUL first."""
+    last = [h for h in hours if h.flag and h.at == end]
+    last.sort(key=lambda h: (h.rul_hours is None, h.rul_hours or 0.0, h.compressor_id))
+    return [{"compressor_id": h.compressor_id, "basin": h.basin, "failure_mode": h.failure_mode,
+             "rul_hours": h.rul_hours, "rul_low_hours": h.rul_low_hours, "rul_high_hours": h.rul_high_hours,
+             "contributing_sensors": list(h.contributing), "anomaly_score": h.score}
+            for h in last[:limit]]

@@ -78,8 +78,8 @@ def run(ctx: RunContext, *, as_of: datetime | None = None, model_version: str | 
     predictions = scoring.predictions_frame(ctx, bundle, ref, start, end, scored_at=ctx.clock().astimezone(UTC))
     written = scoring.write_predictions(ctx, predictions, start, end)
     emissions = scoring.write_emissions(ctx, start, end)
-    advanced = scoring.advance_alerts(ctx, bundle, start, end)
-    at_risk = scoring.at_risk(ctx, end)
+    advanced = scoring.advance_alerts(ctx, bundle, written.hours, start, end)
+    at_risk = scoring.at_risk(written.hours, end)
     record_run(ctx, ML_RUNS, small_frame(ctx.spark, [{
         "run_id": run_id, "as_of": as_of, "scored_from": start, "scored_through": end, "model": ref.name,
         "model_version": ref.version, "predictions": written.rows, "flagged_units": written.flagged_units,
