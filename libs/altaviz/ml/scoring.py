@@ -217,29 +217,45 @@ def _hours(rows: Iterator[Any]) -> list[HourPrediction]:
                            r.basin) for r in rows]
 
 
-def advance_alerts(ctx: RunContext, bundle: MaintenanceBundle, new: list[HourPrediction], start: datetime,
-                   end: datetime) -> Advanced:
-    """Walk the predictive alert lifecycle over the window's hours (`new`) and MERGE what changed into Gold
-    `alerts`."""
+@dataclass(frozen=True)
+class AlertState:
+    """What the lifecycle starts from: each unit's flagged hours before the window and its open predictive alert."""
+
+    history: list[tuple[str, datetime, bool]]
+    active: dict[str, Alert]
+
+
+def alert_state(ctx: RunContext, bundle: MaintenanceBundle, start: datetime) -> AlertState:
+    """The flags of the `sustain_hours` before `start` and the open predictive alerts (read before the window's
+    predictions are written: neither depends on them)."""
     from pyspark.sql import functions as F
 
-    from altaviz.stages.gold_alerts import alert_table, read_alerts
+    from altaviz.stages.gold_alerts import read_alerts
 
-    cfg = bundle.settings.alerts
-    lookback = cfg.sustain_hours * HOUR
-    history = [(r.compressor_id, as_utc(r.prediction_timestamp), bool(r.anomaly_flag))
-               for r in _scored(ctx, start - lookback, start).select(*_HOUR_COLUMNS[:3]).collect()]
+    lookback = bundle.settings.alerts.sustain_hours * HOUR
+    history = ([(r.compressor_id, as_utc(r.prediction_timestamp), bool(r.anomaly_flag))
+                for r in _scored(ctx, start - lookback, start).select(*_HOUR_COLUMNS[:3]).collect()]
+               if ctx.lakehouse.exists(ML_PREDICTIONS) else [])
     active = ({a.compressor_id: a for a in read_alerts(ctx, (F.col("alert_type") == PREDICTIVE)
                                                         & (F.col("status") == "open"))}
               if ctx.lakehouse.exists(ALERTS) else {})
-    changed, _ = advance(new, active=active, streaks=streaks_before(history), settings=cfg,
+    return AlertState(history, active)
+
+
+def advance_alerts(ctx: RunContext, bundle: MaintenanceBundle, new: list[HourPrediction], state: AlertState,
+                   start: datetime, end: datetime) -> Advanced:
+    """Walk the predictive alert lifecycle over the window's hours (`new`) from `state`, and MERGE what changed
+    into Gold `alerts`."""
+    from altaviz.stages.gold_alerts import alert_table
+
+    changed, _ = advance(new, active=state.active, streaks=streaks_before(state.history), settings=bundle.settings.alerts,
                          threshold=bundle.threshold, end=end)
     if changed:
         ctx.progress(f"ml: {len(changed):,} predictive alert(s) opened or changed")
         (ctx.lakehouse.merge(ALERTS, alert_table(changed), on=ALERTS.merge_keys, partition_by=ALERTS.partition_by,
                              target_partitions={"date": sorted({a.opened_at.date() for a in changed})})
          .with_schema_evolution().when_matched_update_all().when_not_matched_insert_all().execute())
-    return Advanced(changed, frozenset(a.alert_id for a in active.values()), start)
+    return Advanced(changed, frozenset(a.alert_id for a in state.active.values()), start)
 
 
 def at_risk(hours: list[HourPrediction], end: datetime, limit: int = 5) -> list[dict[str, Any]]:

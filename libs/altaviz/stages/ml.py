@@ -9,6 +9,7 @@ Predictions, emissions and alerts are MERGEd on their keys: re-running a window 
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from altaviz.ml import scoring
 from altaviz.reports import MlReport
 from altaviz.runtime.frames import as_utc, small_frame
+from altaviz.runtime.side_by_side import beside, run_side_by_side
 from altaviz.stages import StageResult, record_run
 from altaviz.stages.gold_windows import floor_hour
 from altaviz.tables import ML_RUNS, SENSOR_READINGS_AGG
@@ -75,10 +77,14 @@ def run(ctx: RunContext, *, as_of: datetime | None = None, model_version: str | 
                                     model=ref.name, model_version=ref.version))
     ctx.progress(f"ml: scoring {(end - start) // HOUR:,} hour(s) from {start:%Y-%m-%d %H:%M} with "
                  f"{ref.name} v{ref.version}")
+    parallel = ctx.lakehouse.backend.side_by_side
+    state = beside(functools.partial(scoring.alert_state, ctx, bundle, start), parallel=parallel)
     predictions = scoring.predictions_frame(ctx, bundle, ref, start, end, scored_at=ctx.clock().astimezone(UTC))
     written = scoring.write_predictions(ctx, predictions, start, end)
-    emissions = scoring.write_emissions(ctx, start, end)
-    advanced = scoring.advance_alerts(ctx, bundle, written.hours, start, end)
+    # Emissions read the predictions just written; the alert lifecycle, the rows returned: different tables.
+    emissions, advanced = run_side_by_side(
+        [functools.partial(scoring.write_emissions, ctx, start, end),
+         functools.partial(scoring.advance_alerts, ctx, bundle, written.hours, state(), start, end)], parallel=parallel)
     at_risk = scoring.at_risk(written.hours, end)
     record_run(ctx, ML_RUNS, small_frame(ctx.spark, [{
         "run_id": run_id, "as_of": as_of, "scored_from": start, "scored_through": end, "model": ref.name,
