@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from altaviz.ml.alerts import HourPrediction, advance, streaks_before
 from altaviz.ml.features import FEATURES, INPUT_COLUMNS, PeerReference, unit_hour_features
 from altaviz.ml.schemas import ml_predictions_schema
-from altaviz.runtime.frames import as_utc
+from altaviz.runtime.frames import as_utc, dates_through
 from altaviz.tables import ALERTS, EMISSIONS_DAILY, ML_PREDICTIONS, SENSOR_READINGS_AGG
 from altaviz.transforms.alerts import PREDICTIVE, Alert
 
@@ -150,8 +150,7 @@ def write_predictions(ctx: RunContext, predictions: DataFrame, start: datetime, 
 
     predictions = predictions.persist()
     try:
-        first = (start + HOUR).date()  # predictions are stamped at their hour's end
-        dates = [first + timedelta(days=d) for d in range((end.date() - first).days + 1)]
+        dates = dates_through((start + HOUR).date(), end.date())  # predictions are stamped at their hour's end
         (ctx.lakehouse.merge(ML_PREDICTIONS, predictions, on=ML_PREDICTIONS.merge_keys,
                              partition_by=ML_PREDICTIONS.partition_by, target_partitions={"date": dates},
                              target_ranges={"prediction_timestamp": Bounds(start + HOUR, end)})
@@ -179,9 +178,8 @@ def write_emissions(ctx: RunContext, start: datetime, end: datetime) -> int:
                      "packing_vent_scfm"))
     daily = daily_emissions(hours.join(vents, ["compressor_id", "hour"], "left"), ctx.emissions,
                             computed_at=ctx.clock())
-    days = [first + timedelta(days=d) for d in range((last - first).days + 1)]
-    metrics = (ctx.lakehouse.merge(EMISSIONS_DAILY, daily, on=EMISSIONS_DAILY.merge_keys,
-                                   partition_by=EMISSIONS_DAILY.partition_by, target_partitions={"date": days})
+    metrics = (ctx.lakehouse.merge(EMISSIONS_DAILY, daily, on=EMISSIONS_DAILY.merge_keys, partition_by=EMISSIONS_DAILY.partition_by,
+                                   target_partitions={"date": dates_through(first, last)})
                .when_matched_update_all().when_not_matched_insert_all().execute())
     return int(getattr(metrics, "rows_inserted", 0) or 0) + int(getattr(metrics, "rows_updated", 0) or 0)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,3 +31,8 @@ def small_frame(spark: SparkSession, rows: Sequence[Any], schema: StructType | s
 def as_utc(value: datetime | None) -> datetime | None:
     """A datetime collected from Spark (naive, local time) or given by a caller, as aware UTC."""
     return value.astimezone(UTC) if value is not None else None
+
+
+def dates_through(first: date, last: date) -> list[date]:
+    """Every date from `first` to `last`, both included (the `date` partitions a window touches)."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.lakehouse.backend import Bounds
-from altaviz.runtime.frames import as_utc, small_frame
+from altaviz.runtime.frames import as_utc, dates_through, small_frame
 from altaviz.schemas import SENSOR_COLUMNS, sensor_readings_agg_schema
 from altaviz.tables import SENSOR_HOURLY_PARTIALS, SENSOR_READINGS_AGG, TELEMETRY_CLEAN, Table
 
@@ -93,7 +93,7 @@ def _refresh_partials(ctx: RunContext, touched: list[Any], centre: dict[str, flo
     # Not persisted here: MERGE materializes a source that is not a plain Delta scan before its two passes.
     partials = (partials.select("*", F.to_date(F.timestamp_seconds(F.col("_h") * HOUR_SECONDS)).alias("date"))
                 .repartition("date"))
-    dates = [start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)]
+    dates = dates_through(start.date(), end.date())
     # Every partial is of an hour in [start, end): only the files of those hours are read or rewritten.
     hours = Bounds(int(start.timestamp()) // HOUR_SECONDS, int(end.timestamp()) // HOUR_SECONDS - 1)
     (ctx.lakehouse.merge(SENSOR_HOURLY_PARTIALS, partials, on=SENSOR_HOURLY_PARTIALS.merge_keys,
