@@ -93,6 +93,10 @@ ML_PREDICTIONS = _table("lh_ml_serving", "ml_predictions", "Per unit and hour: a
 EMISSIONS_DAILY = _table("lh_ml_serving", "emissions_daily", "Per unit and day: CH4, CO2, CO2e, packing vent.",
                          columns=emissions_daily_schema, partition_by=("date",),
                          merge_keys=("compressor_id", "date"), zorder_by=("compressor_id",))
+ML_BASELINES = _table("lh_ml_serving", "ml_baselines",
+                      "Per unit and day: each signal's baseline fit, from the days before it (internal).",
+                      columns=ml_schemas.ml_baselines_schema, partition_by=("date",),
+                      merge_keys=("compressor_id", "date", "feature_settings"))
 ML_RUNS = _table("lh_ml_serving", "ml_runs", "One row per scoring run: hours scored, model version.",
                  columns=ml_schemas.ml_runs_schema)
 MODEL_EVALUATIONS = _table("lh_ml_serving", "model_evaluations",
@@ -103,5 +107,6 @@ MODEL_EVALUATIONS = _table("lh_ml_serving", "model_evaluations",
 TABLES: tuple[Table, ...] = (
     TELEMETRY_RAW, INGESTED_FILES, TELEMETRY_CLEAN, TELEMETRY_REJECTED, SILVER_RUNS, SILVER_HOLDS, QUALITY_CHECKS,
     DIM_COMPRESSOR, DIM_STATION, SENSOR_READINGS_AGG, SENSOR_HOURLY_PARTIALS, ALERTS, FLEET_HEALTH, STATION_HEALTH,
-    BASIN_HEALTH, GOLD_UNIT_STATE, GOLD_RUNS, ML_PREDICTIONS, EMISSIONS_DAILY, ML_RUNS, MODEL_EVALUATIONS,
+    BASIN_HEALTH, GOLD_UNIT_STATE, GOLD_RUNS, ML_PREDICTIONS, EMISSIONS_DAILY, ML_BASELINES, ML_RUNS,
+    MODEL_EVALUATIONS,
 )

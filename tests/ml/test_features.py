@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from altaviz.ml.baselines import day_baselines
 from altaviz.ml.features import ANOMALY_FEATURES, FEATURES, PEER_TIER, peer_fit, unit_hour_features
 from altaviz.ml.settings import FeatureSettings
 
@@ -157,3 +158,49 @@ def test_peer_features_never_depend_on_later_hours():
     expected = full[full["hour"] <= cut].reset_index(drop=True)
     assert len(expected) > 0
     pd.testing.assert_frame_equal(early[expected.columns], expected, check_exact=False, rtol=1e-9)
+
+
+def _hour_of(frame: pd.DataFrame) -> pd.Series:
+    return (frame["agg_timestamp"] - START) // pd.Timedelta(hours=1)
+
+
+@pytest.mark.parametrize("silent", [None, (6 * 24 + 1, 6 * 24 + 13)], ids=["steady", "restart on the scored day"])
+def test_stored_baselines_and_a_short_window_give_what_the_whole_history_gives(silent):
+    frame = windows(days=8, drift={"temperature": 0.5}, silent=silent)
+    reference = peer_fit(frame, CFG, np.ones(len(frame), dtype=bool))
+    full = unit_hour_features(frame, CFG, reference)
+    day = START + pd.Timedelta(days=6)
+    since = day if silent else day + pd.Timedelta(hours=5)
+    # A day's baseline reads only the days before it; the hours read are the day before and its last 12 hours'
+    # margin (for restarts), no more.
+    stored = day_baselines(frame[frame["agg_timestamp"] < day], CFG, [(day - pd.Timedelta(days=1)).date(), day.date()])
+    stamps, end = frame["agg_timestamp"], day + pd.Timedelta(days=1)
+    recent = frame[(stamps >= day - pd.Timedelta(hours=36)) & (stamps < end)]
+
+    short = unit_hour_features(recent, CFG, reference, since=since, baselines=stored)
+
+    expected = full[(full["hour"] >= since) & (full["hour"] < end)].reset_index(drop=True)
+    assert set(expected["compressor_id"]) == {"CMP-0", "CMP-1"}
+    pd.testing.assert_frame_equal(short[expected.columns], expected, check_exact=False, rtol=1e-9)
+
+
+def test_a_restart_during_the_day_sends_the_rest_of_the_day_to_the_peers_and_keeps_its_earlier_hours():
+    frame = windows(days=8, silent=(6 * 24 + 1, 6 * 24 + 13))  # back at 13:00 after 12 silent hours
+    reference = peer_fit(frame, CFG, np.ones(len(frame), dtype=bool))
+    features = unit_hour_features(frame, CFG, reference).set_index(["compressor_id", "hour"])
+    at = START + pd.Timedelta(days=6)
+
+    assert features.loc[("CMP-0", at), "baseline_provisional"] == 0
+    assert features.loc[("CMP-0", at + pd.Timedelta(hours=23)), "baseline_provisional"] == PEER_TIER
+    assert features.loc[("CMP-1", at + pd.Timedelta(hours=23)), "baseline_provisional"] == 0
+
+
+def test_day_baselines_give_a_row_per_unit_and_day_and_none_before_the_data():
+    frame = windows(units=3, days=5)
+    first = START.date()
+
+    stored = day_baselines(frame, CFG, [first - pd.Timedelta(days=1), first, first + pd.Timedelta(days=4)])
+
+    assert sorted(set(stored["date"])) == [first, first + pd.Timedelta(days=4)]
+    assert len(stored) == 6 and stored.loc[stored["date"] == first, "temperature_sigma"].isna().all()
+    assert stored.loc[stored["date"] == first + pd.Timedelta(days=4), "temperature_sigma"].notna().all()

@@ -103,6 +103,28 @@ def test_a_rerun_writes_nothing_and_hourly_runs_give_what_one_backfill_gives(spa
     assert again.report.predictions == 0 and "no complete hour" in again.report.message
     assert (hourly.lakehouse.version(ML_PREDICTIONS), hourly.lakehouse.version(EMISSIONS_DAILY)) == versions
     pd.testing.assert_frame_equal(_predictions(hourly), _predictions(backfill), check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(_emissions(hourly), _emissions(backfill), check_exact=False, rtol=1e-9)
+
+
+def _emissions(ctx: RunContext) -> pd.DataFrame:
+    frame = ctx.lakehouse.read(EMISSIONS_DAILY).drop("computed_at").toPandas()
+    return frame.sort_values(["compressor_id", "date"]).reset_index(drop=True)
+
+
+def test_emissions_are_written_once_per_day_by_the_run_that_completes_it(spark, fleet, tmp_path):
+    ctx = _copy(spark, fleet, tmp_path)
+    end = fleet[1]  # a UTC midnight: the end of the fleet's last day
+    ml.run(ctx, as_of=end - timedelta(hours=3))
+    written = _emissions(ctx)
+    version = ctx.lakehouse.version(EMISSIONS_DAILY)
+
+    within_the_day = ml.run(ctx, as_of=end - timedelta(hours=1))
+    assert within_the_day.report.emission_rows == 0 and ctx.lakehouse.version(EMISSIONS_DAILY) == version
+    assert pd.to_datetime(written["date"]).max() == pd.Timestamp(end.date() - timedelta(days=2))
+
+    completing = ml.run(ctx, as_of=end)
+    assert completing.report.emission_rows == 20
+    assert pd.to_datetime(_emissions(ctx)["date"]).max() == pd.Timestamp(end.date() - timedelta(days=1))
 
 
 def test_scoring_with_a_version_that_does_not_exist_fails_in_one_line(spark, fleet, tmp_path):
@@ -110,3 +132,23 @@ def test_scoring_with_a_version_that_does_not_exist_fails_in_one_line(spark, fle
 
     with pytest.raises(UsageError, match="no version 9"):
         ml.run(ctx, as_of=fleet[1], model_version="9")
+
+
+def test_a_run_killed_before_its_run_record_is_scored_again_without_duplicates(spark, fleet, tmp_path, monkeypatch):
+    crashed, backfill = _copy(spark, fleet, tmp_path / "a"), _copy(spark, fleet, tmp_path / "b")
+    end = fleet[1]
+    ml.run(crashed, as_of=end - timedelta(hours=5))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed after the predictions were written")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ml, "record_run", killed)
+        with pytest.raises(KeyboardInterrupt):
+            ml.run(crashed, as_of=end)
+    ml.run(crashed, as_of=end)
+    ml.run(backfill, as_of=end)
+
+    scored = _predictions(crashed)
+    assert not scored.duplicated(["compressor_id", "prediction_timestamp", "model"]).any()
+    pd.testing.assert_frame_equal(scored, _predictions(backfill), check_exact=False, rtol=1e-9)

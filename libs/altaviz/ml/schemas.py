@@ -43,6 +43,20 @@ def ml_predictions_schema() -> StructType:
     ])
 
 
+def ml_baselines_schema() -> StructType:
+    """`lh_ml_serving.ml_baselines`: one row per (compressor_id, date): each signal's baseline for the day
+    (`altaviz.ml.baselines.day_baselines`), fitted from the days before it (NaN spread where a signal has none),
+    under the feature settings `feature_settings` names (`altaviz.ml.baselines.settings_key`)."""
+    from pyspark.sql.types import BooleanType, DateType, DoubleType, StringType, StructField, StructType
+
+    from altaviz.ml.baselines import BASELINE_COLUMNS
+
+    return StructType([StructField("compressor_id", StringType(), False), StructField("date", DateType(), False),
+                       StructField("feature_settings", StringType(), False)]
+                      + [StructField(c, BooleanType() if c.endswith("_provisional") else DoubleType(), True)
+                         for c in BASELINE_COLUMNS])
+
+
 def ml_runs_schema() -> StructType:
     """`lh_ml_serving.ml_runs`: one row per scoring run: the hours it scored and with which model version."""
     from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType

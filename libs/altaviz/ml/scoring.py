@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from altaviz.ml.alerts import HourPrediction, advance, streaks_before
+from altaviz.ml.baselines import day_baselines, settings_key
 from altaviz.ml.features import FEATURES, INPUT_COLUMNS, PeerReference, unit_hour_features
-from altaviz.ml.schemas import ml_predictions_schema
+from altaviz.ml.schemas import ml_baselines_schema, ml_predictions_schema
 from altaviz.runtime.frames import as_utc, dates_through
-from altaviz.tables import ALERTS, EMISSIONS_DAILY, ML_PREDICTIONS, SENSOR_READINGS_AGG
+from altaviz.tables import ALERTS, EMISSIONS_DAILY, ML_BASELINES, ML_PREDICTIONS, SENSOR_READINGS_AGG
 from altaviz.transforms.alerts import PREDICTIVE, Alert
 
 if TYPE_CHECKING:
@@ -26,21 +27,22 @@ if TYPE_CHECKING:
 
     from altaviz.ml.model import MaintenanceBundle
     from altaviz.ml.registry import ModelVersionRef
+    from altaviz.ml.settings import FeatureSettings
     from altaviz.runtime.context import RunContext
 
 HOUR = timedelta(hours=1)
 
 
 def _scorer(bundle: MaintenanceBundle, ref: ModelVersionRef, start: datetime, end: datetime,
-            scored_at: datetime) -> Callable[[pd.DataFrame], pd.DataFrame]:
+            scored_at: datetime) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
     import pandas as pd
 
     columns = [f.name for f in ml_predictions_schema().fields]
     settings = bundle.settings.features
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
 
-    def score(frame: pd.DataFrame) -> pd.DataFrame:
-        features = unit_hour_features(frame, settings, getattr(bundle, "peer", None), since=lo)
+    def score(frame: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+        features = unit_hour_features(frame, settings, getattr(bundle, "peer", None), since=lo, baselines=baselines)
         features = features[features["hour"] < hi].reset_index(drop=True)
         predicted = bundle.predict(features)
         at = features["hour"] + pd.Timedelta(hours=1)
@@ -59,12 +61,63 @@ def _scorer(bundle: MaintenanceBundle, ref: ModelVersionRef, start: datetime, en
     return score
 
 
+def baseline_days(settings: FeatureSettings, start: datetime, end: datetime) -> list[date]:
+    """The days whose baselines the features of [start, end) use: theirs and the long window's before them."""
+    return dates_through((start - settings.long_hours * HOUR).date(), (end - HOUR).date())
+
+
+def stored_baseline_days(ctx: RunContext, settings: FeatureSettings, start: datetime, end: datetime) -> set[date]:
+    """The days of `baseline_days` whose baselines `ml_baselines` holds under these settings."""
+    if not ctx.lakehouse.exists(ML_BASELINES):
+        return set()
+    needed = baseline_days(settings, start, end)
+    rows = _stored_baselines(ctx, settings_key(settings), needed).select("date").distinct().collect()
+    return {r.date for r in rows}
+
+
+def ensure_baselines(ctx: RunContext, settings: FeatureSettings, start: datetime, end: datetime,
+                     stored: set[date]) -> list[date]:
+    """Fit and store the baselines (`ml_baselines`) the window needs that are not `stored` yet; those days.
+
+    A day's baseline reads only the `lookback_days` before it, so it is fitted once, by the first run that scores
+    an hour of it (or of the day after): an hourly run within a day reads it back instead of refitting from nine
+    days of windows.
+    """
+    from pyspark.sql import functions as F
+
+    missing = [d for d in baseline_days(settings, start, end) if d not in stored]
+    if missing:
+        ctx.progress(f"ml: fitting the baselines of {len(missing):,} day(s) from {missing[0]}")
+        windows = _windows(ctx, missing[0] - timedelta(days=settings.lookback_days), None).where(
+            F.col("date") < F.lit(missing[-1]))
+        fitted = _bucketed(ctx, windows).applyInPandas(lambda frame: day_baselines(frame, settings, missing),
+                                                       ml_baselines_schema())
+        ctx.lakehouse.write(ML_BASELINES, fitted, partition_by=ML_BASELINES.partition_by)
+    return missing
+
+
+def _stored_baselines(ctx: RunContext, key: str, days: list[date]) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return ctx.lakehouse.read(ML_BASELINES).where(
+        (F.col("date") >= F.lit(days[0])) & (F.col("date") <= F.lit(days[-1])) & (F.col("feature_settings") == key))
+
+
 def predictions_frame(ctx: RunContext, bundle: MaintenanceBundle, ref: ModelVersionRef, start: datetime,
                       end: datetime, *, scored_at: datetime) -> DataFrame:
-    """Predictions for the hours in [start, end), from the 1-hour windows of those days and the lookback."""
-    first_day = (start - timedelta(days=bundle.settings.features.lookback_days)).date()
-    return _bucketed(ctx, _windows(ctx, first_day, end)).applyInPandas(_scorer(bundle, ref, start, end, scored_at),
-                                                                 ml_predictions_schema())
+    """Predictions for the hours in [start, end), from the stored baselines of their days (`ensure_baselines`
+    first) and the 1-hour windows of those hours, the long window before them and a restart's silence before
+    that: about two days of windows for an hour, whatever the lookback."""
+    from pyspark.sql import functions as F
+
+    settings = bundle.settings.features
+    days = baseline_days(settings, start, end)
+    first = (datetime.combine(days[0], datetime.min.time(), start.tzinfo)
+             - settings.reset_after_silence_hours * HOUR)
+    windows = _windows(ctx, first.date(), end).where(F.col("agg_timestamp") >= F.lit(first))
+    baselines = _stored_baselines(ctx, settings_key(settings), days)
+    return (_bucketed(ctx, windows).cogroup(_bucketed(ctx, baselines))
+            .applyInPandas(_scorer(bundle, ref, start, end, scored_at), ml_predictions_schema()))
 
 
 def _windows(ctx: RunContext, first_day: object | None, end: datetime | None) -> DataFrame:
@@ -113,7 +166,7 @@ def windows_frame(ctx: RunContext) -> DataFrame:
 
 @dataclass(frozen=True)
 class Written:
-    """What the predictions MERGE left for the window: its rows (as the alert lifecycle reads them)."""
+    """What the predictions write left for the window: its rows (as the alert lifecycle reads them)."""
 
     hours: list[HourPrediction]
 
@@ -140,34 +193,57 @@ _HOUR_COLUMNS = ("compressor_id", "prediction_timestamp", "anomaly_flag", "anoma
                  "station_id", "basin")
 
 
-def write_predictions(ctx: RunContext, predictions: DataFrame, start: datetime, end: datetime) -> Written:
-    """MERGE the predictions of [start, end) on their keys, reading only the window's partitions and hours.
+def write_predictions(ctx: RunContext, predictions: DataFrame, start: datetime, end: datetime, *,
+                      already_scored: bool) -> Written:
+    """Write the predictions of [start, end): appended, or MERGEd on their keys when the table already holds
+    some of those hours (`already_scored`, from `scored_before`: a window scored again, its run record lost to a
+    crash after the write).
 
-    `predictions` is computed once (persisted): the MERGE and the window's rows returned to the driver for the
-    alert lifecycle (one small row per unit-hour scored) read the same result.
+    An hourly run appends (a fraction of a MERGE's cost: no join with the stored rows); checking first reads
+    only the window's partitions and hours. `predictions` is computed once (persisted): the write and the
+    window's rows returned to the driver for the alert lifecycle (one small row per unit-hour scored) read the
+    same result.
     """
     from altaviz.lakehouse.backend import Bounds
 
     predictions = predictions.persist()
     try:
-        dates = dates_through((start + HOUR).date(), end.date())  # predictions are stamped at their hour's end
-        (ctx.lakehouse.merge(ML_PREDICTIONS, predictions, on=ML_PREDICTIONS.merge_keys,
-                             partition_by=ML_PREDICTIONS.partition_by, target_partitions={"date": dates},
-                             target_ranges={"prediction_timestamp": Bounds(start + HOUR, end)})
-         .when_matched_update_all().when_not_matched_insert_all().execute())
+        if already_scored:
+            dates = dates_through((start + HOUR).date(), end.date())  # stamped at their hour's end
+            (ctx.lakehouse.merge(ML_PREDICTIONS, predictions, on=ML_PREDICTIONS.merge_keys,
+                                 partition_by=ML_PREDICTIONS.partition_by, target_partitions={"date": dates},
+                                 target_ranges={"prediction_timestamp": Bounds(start + HOUR, end)})
+             .when_matched_update_all().when_not_matched_insert_all().execute())
+        else:
+            ctx.lakehouse.write(ML_PREDICTIONS, predictions, partition_by=ML_PREDICTIONS.partition_by)
         hours = _hours(predictions.select(*_HOUR_COLUMNS).toLocalIterator())
     finally:
         predictions.unpersist()
     return Written(hours)
 
 
+def scored_before(ctx: RunContext, start: datetime, end: datetime) -> bool:
+    """Whether `ml_predictions` holds any prediction of the hours in [start, end)."""
+    return ctx.lakehouse.exists(ML_PREDICTIONS) and bool(_scored(ctx, start, end).limit(1).count())
+
+
+def complete_days(start: datetime, end: datetime) -> list[Any]:
+    """The UTC days whose last hour lies in the scored window [start, end): those it completes."""
+    return dates_through(start.date(), end.date() - timedelta(days=1))
+
+
 def write_emissions(ctx: RunContext, start: datetime, end: datetime) -> int:
-    """Recompute `emissions_daily` for the days the window touches (all their hours); rows written."""
+    """Compute `emissions_daily` for the days the window completes (all their hours), MERGEd on their keys; rows
+    written. A day is written once, by the run that scores its last hour: an hourly run within a day writes
+    nothing, so emissions cost one computation per day, not one per hour."""
     from pyspark.sql import functions as F
 
     from altaviz.ml.emissions import daily_emissions
 
-    first, last = start.date(), (end - HOUR).date()
+    days = complete_days(start, end)
+    if not days:
+        return 0
+    first, last = days[0], days[-1]
     hours = (ctx.lakehouse.read(SENSOR_READINGS_AGG)
              .where((F.col("date") >= F.lit(first)) & (F.col("date") <= F.lit(last)) & (F.col("window_type") == "1hr"))
              .select("compressor_id", F.col("agg_timestamp").alias("hour"), "model", "station_id", "basin",
@@ -179,7 +255,7 @@ def write_emissions(ctx: RunContext, start: datetime, end: datetime) -> int:
     daily = daily_emissions(hours.join(vents, ["compressor_id", "hour"], "left"), ctx.emissions,
                             computed_at=ctx.clock())
     metrics = (ctx.lakehouse.merge(EMISSIONS_DAILY, daily, on=EMISSIONS_DAILY.merge_keys, partition_by=EMISSIONS_DAILY.partition_by,
-                                   target_partitions={"date": dates_through(first, last)})
+                                   target_partitions={"date": days})
                .when_matched_update_all().when_not_matched_insert_all().execute())
     return int(getattr(metrics, "rows_inserted", 0) or 0) + int(getattr(metrics, "rows_updated", 0) or 0)
 

@@ -1,10 +1,14 @@
 """ML scoring: hourly predictions (`ml_predictions`), daily emissions (`emissions_daily`) and predictive alerts.
 
 Each run scores the complete hours since the last scoring run (every stored hour on the first run), with a
-registered model version. Features come from Gold's 1-hour windows, read by date partition: the scored hours and
-the `features.lookback_days` before them, so an hourly run costs the same after a year as after a week. Features
-and predictions are computed in a grouped pandas UDF over buckets of units, so a Fabric cluster spreads the work.
-Predictions, emissions and alerts are MERGEd on their keys: re-running a window rewrites the same rows.
+registered model version. Features come from Gold's 1-hour windows and each unit-day's baseline: a day's
+baselines are fitted once, from the `features.lookback_days` before it, by the first run that needs them, and
+stored (`ml_baselines`); an hour then reads about two days of windows by date partition, so an hourly run costs
+the same after a year as after a week. Baselines, features and predictions are computed in grouped pandas UDFs
+over buckets of units, so a Fabric cluster spreads the work.
+An hour's predictions are appended (MERGEd on their keys only when some of them are stored already: a window
+scored again after a crash lost its run record); emissions and alerts are MERGEd on their keys. Re-running a
+window rewrites the same rows.
 """
 
 from __future__ import annotations
@@ -78,9 +82,13 @@ def run(ctx: RunContext, *, as_of: datetime | None = None, model_version: str | 
     ctx.progress(f"ml: scoring {(end - start) // HOUR:,} hour(s) from {start:%Y-%m-%d %H:%M} with "
                  f"{ref.name} v{ref.version}")
     parallel = ctx.lakehouse.backend.side_by_side
+    # Small reads that depend only on the window, side by side.
     state = beside(functools.partial(scoring.alert_state, ctx, bundle, start), parallel=parallel)
+    already_scored = beside(functools.partial(scoring.scored_before, ctx, start, end), parallel=parallel)
+    scoring.ensure_baselines(ctx, bundle.settings.features, start, end,
+                             scoring.stored_baseline_days(ctx, bundle.settings.features, start, end))
     predictions = scoring.predictions_frame(ctx, bundle, ref, start, end, scored_at=ctx.clock().astimezone(UTC))
-    written = scoring.write_predictions(ctx, predictions, start, end)
+    written = scoring.write_predictions(ctx, predictions, start, end, already_scored=already_scored())
     # Emissions read the predictions just written; the alert lifecycle, the rows returned: different tables.
     emissions, advanced = run_side_by_side(
         [functools.partial(scoring.write_emissions, ctx, start, end),
