@@ -163,7 +163,7 @@ def _fit(y: np.ndarray, x: np.ndarray, ok: np.ndarray, lo: np.ndarray, hi: np.nd
 
 @dataclass(frozen=True)
 class Grid:
-    """A frame of hourly windows on a dense (unit x hour) grid from the first day's midnight (see `_grid`)."""
+    """A frame of hourly windows on a dense (unit x hour) grid from the first day's midnight (see `unit_hours`)."""
 
     unit: np.ndarray
     hour: np.ndarray

@@ -81,9 +81,8 @@ def stored_baseline_days(ctx: RunContext, settings: FeatureSettings, start: date
     return {r.date for r in _stored_baselines(ctx, key, needed).select("date").distinct().collect()}
 
 
-def ensure_baselines(ctx: RunContext, settings: FeatureSettings, start: datetime, end: datetime,
-                     stored: set[date]) -> list[date]:
-    """Fit and store the baselines (`ml_baselines`) the window needs that are not `stored` yet; those days.
+def ensure_baselines(ctx: RunContext, settings: FeatureSettings, start: datetime, end: datetime) -> list[date]:
+    """Fit and store the baselines (`ml_baselines`) the window needs that the table does not hold yet; those days.
 
     A day's baseline reads only the `lookback_days` before it, so it is fitted once, by the first run that scores
     an hour of it (or of the day after): an hourly run within a day reads it back instead of refitting from nine
@@ -91,6 +90,7 @@ def ensure_baselines(ctx: RunContext, settings: FeatureSettings, start: datetime
     """
     from pyspark.sql import functions as F
 
+    stored = stored_baseline_days(ctx, settings, start, end)
     missing = [d for d in baseline_days(settings, start, end) if d not in stored]
     if missing:
         ctx.progress(f"ml: fitting the baselines of {len(missing):,} day(s) from {missing[0]}")
@@ -233,7 +233,7 @@ def scored_before(ctx: RunContext, start: datetime, end: datetime) -> bool:
     return ctx.lakehouse.exists(ML_PREDICTIONS) and bool(_scored(ctx, start, end).limit(1).count())
 
 
-def complete_days(start: datetime, end: datetime) -> list[Any]:
+def complete_days(start: datetime, end: datetime) -> list[date]:
     """The UTC days whose last hour lies in the scored window [start, end): those it completes."""
     return dates_through(start.date(), end.date() - timedelta(days=1))
 

@@ -85,8 +85,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None, model_version: str | 
     # Small reads that depend only on the window, side by side.
     state = beside(functools.partial(scoring.alert_state, ctx, bundle, start), parallel=parallel)
     already_scored = beside(functools.partial(scoring.scored_before, ctx, start, end), parallel=parallel)
-    scoring.ensure_baselines(ctx, bundle.settings.features, start, end,
-                             scoring.stored_baseline_days(ctx, bundle.settings.features, start, end))
+    scoring.ensure_baselines(ctx, bundle.settings.features, start, end)
     predictions = scoring.predictions_frame(ctx, bundle, ref, start, end, scored_at=ctx.clock().astimezone(UTC))
     written = scoring.write_predictions(ctx, predictions, start, end, already_scored=already_scored())
     # Emissions read the predictions just written; the alert lifecycle, the rows returned: different tables.
