@@ -68,3 +68,24 @@ class FakeTime:
 def fake_time() -> FakeTime:
     """Sleeps that take no time, on a clock they advance."""
     return FakeTime()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """A real Kafka broker on loopback, authenticating as Event Hubs' Kafka endpoint does (SASL_SSL, PLAIN with
+    `$ConnectionString`, a test CA); started once, for the tests that ask for it. Each test uses its own topic."""
+    from altaviz.ingestion.local_broker import start_broker
+
+    broker = start_broker(tmp_path_factory.mktemp("kafka-broker"))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture()
+def kafka_topic(kafka_broker, request):
+    """A fresh 4-partition topic for this test."""
+    import re
+
+    name = "t-" + re.sub(r"[^a-zA-Z0-9]+", "-", request.node.name)[:80]
+    kafka_broker.create_topic(name, partitions=4)
+    return name

@@ -61,4 +61,4 @@ def test_wheel_installs_into_a_clean_venv_without_pyspark_and_imports(wheel, tmp
                               str(next(env_dir.glob("lib/python*/site-packages/altaviz/_bundled_pipelines")) /
                                   "pl_altaviz_hourly.DataPipeline")],
                              capture_output=True, text=True, check=False, cwd=tmp_path)
-    assert checked.returncode == 0 and "pl_altaviz_hourly: OK, 6 activities" in checked.stdout, checked.stderr
+    assert checked.returncode == 0 and "pl_altaviz_hourly: OK, 7 activities" in checked.stdout, checked.stderr

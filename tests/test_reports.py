@@ -25,7 +25,7 @@ def test_a_report_refuses_a_field_it_does_not_have_naming_it():
 
 
 def test_every_stage_has_its_report_type():
-    assert set(REPORTS) == {"bronze", "silver", "gold", "ml", "sql_endpoint_refresh"}
+    assert set(REPORTS) == {"bronze", "bronze_stream", "silver", "gold", "ml", "sql_endpoint_refresh"}
     assert REPORTS["bronze"] is BronzeReport
 
 

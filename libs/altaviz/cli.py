@@ -22,6 +22,7 @@ from altaviz.errors import AltavizError, UsageError, described, one_line
 from altaviz.fabric_command import fabric_app
 from altaviz.pipeline_command import WaitOption, pipeline_app
 from altaviz.quality_command import quality_app
+from altaviz.stream_command import stream_app
 
 if TYPE_CHECKING:
     from altaviz.reports import BronzeReport, StageResult
@@ -86,20 +87,50 @@ def simulate(
     start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD, UTC); default: today minus --days.",
                                               show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same fleet and readings.")] = 42,
+    to: Annotated[str, typer.Option(help="landing: Parquet files in Files/landing; eventhub: events over AMQP; "
+                                         "kafka: events over the Kafka protocol (Event Hubs' endpoint or a broker).")
+                  ] = "landing",
+    speed: Annotated[float, typer.Option(help="Event replay pace: 0 as fast as possible, 1 real time, 60 an hour "
+                                              "a minute.")] = 0.0,
+    namespace: Annotated[str | None, typer.Option(help="Event Hubs namespace for --to eventhub with Entra ID "
+                                                       "(default: $ALTAVIZ_EVENTHUBS_NAMESPACE).",
+                                                  show_default=False)] = None,
+    hub: Annotated[str | None, typer.Option(help="Event hub / topic (default: $ALTAVIZ_EVENTHUBS_HUB, else "
+                                                 "telemetry).", show_default=False)] = None,
     lakehouse_root: RootOption = None,
 ) -> None:
-    """Generate fleet telemetry into lh_bronze_raw Files/landing, plus reference data and failure labels."""
+    """Generate fleet telemetry (files or events), plus reference data and failure labels in lh_bronze_raw."""
     _positive("--compressors", compressors)
     _positive("--days", days)
     first_day = _parse_date(start)
+    if to not in ("landing", "eventhub", "kafka"):
+        raise UsageError(f"--to must be landing, eventhub or kafka (got {to!r})")
+    if speed < 0:
+        raise UsageError(f"--speed must be 0 or more (got {speed:g})")
     from altaviz.simulator import simulate as run_simulation
 
-    report = run_simulation(_paths(lakehouse_root), compressors=compressors, days=days, start=first_day, seed=seed,
-                            progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
+    replay = None
+    if to != "landing":
+        from altaviz.ingestion.cli_support import open_replay
+
+        replay = open_replay(to, speed=speed, namespace=namespace, hub=hub,
+                             progress=lambda report: _progress(f"send: {report.line()}"))
+    try:
+        report = run_simulation(_paths(lakehouse_root), compressors=compressors, days=days, start=first_day,
+                                seed=seed, send=replay,
+                                progress=lambda step, done, total: _progress(f"simulate: {step} {done}/{total}"))
+    finally:
+        sent = replay.finish() if replay is not None else None
+    where = (f"{len(report.files)} file(s)" if sent is None else sent.line())
     out.print(f"simulated {report.compressors:,} compressor(s) x {report.days} day(s) from {report.start}: "
-              f"{report.readings:,} reading(s) in {len(report.files)} file(s), "
+              f"{report.readings:,} reading(s); {where}; "
               f"{report.failing_units} failing unit(s), {report.label_rows} failure label(s) "
-              f"({report.seconds:.1f}s)", highlight=False)
+              f"({report.seconds:.1f}s)", highlight=False, markup=False)
+    if sent is not None:
+        for key, size in sent.oversize[:10]:
+            out.print(f"  not sent: an event of {key} is {size:,} bytes, larger than any batch", highlight=False)
+        if sent.failed or sent.oversize:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -203,6 +234,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(quality_app, name="quality")
 app.add_typer(fabric_app, name="fabric")
+app.add_typer(stream_app, name="stream")
 app.command("train")(ml_command.train)
 app.command("evaluate")(ml_command.evaluate)
 

@@ -146,6 +146,37 @@ def bronze_ingest(spark: SparkSession, notebookutils: Any, *, run_id: str = "", 
                       key_vault_url=key_vault_url, as_of=None, call=lambda ctx, _: bronze.run(ctx))
 
 
+def stream_endpoint(notebookutils: Any, key_vault_url: str = ""):
+    """Where streaming Bronze reads: `ALTAVIZ_EVENTHUBS_*` under the local runner (None when unset), the Key Vault
+    secret `eventhubs-listen-connection-string` in Fabric (None without a vault URL; a vault that cannot be read
+    fails the run, since telemetry would silently stop)."""
+    from altaviz.ingestion.settings import LISTEN_SECRET, listen_endpoint
+
+    if runtime_paths(notebookutils).is_local:
+        return listen_endpoint()
+    if not key_vault_url:
+        return None
+    return listen_endpoint(lambda name: notebookutils.credentials.getSecret(key_vault_url, name),
+                           environ={k: v for k, v in os.environ.items() if k != f"ALTAVIZ_{LISTEN_SECRET}"})
+
+
+def bronze_stream(spark: SparkSession, notebookutils: Any, *, run_id: str = "", environment: str = "",
+                  key_vault_url: str = "", trigger: str = "available-now", max_seconds: str = "") -> str:
+    """Stream Event Hubs telemetry into `telemetry_raw` (available-now: catch up and stop); the result as JSON."""
+    from altaviz.stages import bronze_stream as stream
+
+    def call(ctx: RunContext, _: datetime | None) -> StageResult:
+        try:
+            limit = float(max_seconds) if str(max_seconds).strip() else None
+        except ValueError as exc:
+            raise ConfigError(f"max_seconds must be a number of seconds (got {max_seconds!r})") from exc
+        return stream.run(ctx, stream_endpoint(notebookutils, key_vault_url), trigger=trigger or stream.AVAILABLE_NOW,
+                          max_seconds=limit)
+
+    return _run_stage("bronze_stream", spark, notebookutils, run_id=run_id, environment=environment,
+                      key_vault_url=key_vault_url, as_of=None, call=call)
+
+
 def _quality_report(result: StageResult) -> None:
     from altaviz.quality import CheckResult, format_report
 

@@ -61,6 +61,24 @@ class BronzeReport(Report):
 
 
 @dataclass(frozen=True)
+class StreamReport(Report):
+    """What streaming Bronze did: micro-batches, events read, readings landed and repeated, events dead-lettered."""
+
+    stage: ClassVar[str] = "bronze_stream"
+    query: str = ""
+    topic: str = ""
+    trigger: str = ""
+    batches: int = 0
+    events_read: int = 0
+    rows_landed: int = 0
+    rows_duplicate: int = 0
+    deadlettered: int = 0
+    #: Dead-letter counts by reason, over the run.
+    reasons: dict[str, int] = field(default_factory=dict)
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
 class SilverReport(Report):
     """Silver's books (raw = clean + rejected + duplicates), reasons, quality results and the gate's verdict.
 
@@ -130,8 +148,8 @@ class MlReport(Report):
 
 
 #: Report type by stage name.
-REPORTS: dict[str, type[Report]] = {r.stage: r for r in (BronzeReport, SilverReport, GoldReport, MlReport,
-                                                         RefreshReport)}
+REPORTS: dict[str, type[Report]] = {r.stage: r for r in (BronzeReport, StreamReport, SilverReport, GoldReport,
+                                                         MlReport, RefreshReport)}
 
 
 @dataclass(frozen=True)

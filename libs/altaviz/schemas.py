@@ -95,6 +95,34 @@ def ingested_files_schema() -> StructType:
     ])
 
 
+def telemetry_deadletter_schema() -> StructType:
+    """`lh_bronze_raw.telemetry_deadletter`: streamed events that are not a reading, with where they came from."""
+    from pyspark.sql.types import (
+        BinaryType,
+        DateType,
+        IntegerType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    return StructType([
+        StructField("topic", StringType(), False),
+        StructField("partition", IntegerType(), False),
+        StructField("offset", LongType(), False),
+        StructField("event_timestamp", TimestampType(), True),
+        StructField("event_key", StringType(), True),
+        StructField("raw_body", BinaryType(), True),
+        StructField("body_text", StringType(), True),
+        StructField("reason", StringType(), False),
+        StructField("batch_id", StringType(), False),
+        StructField("ingested_at", TimestampType(), False),
+        StructField("ingestion_date", DateType(), False),
+    ])
+
+
 def is_naive_timestamp(dtype: object) -> bool:
     """True for Spark's timestamp without time zone: accepted on input, converted to UTC, never stored."""
     type_name = getattr(dtype, "typeName", None)

@@ -47,6 +47,10 @@ TELEMETRY_RAW = _table("lh_bronze_raw", "telemetry_raw", "Every landed reading, 
                        merge_keys=("event_id",), cluster_by=("timestamp",))
 INGESTED_FILES = _table("lh_bronze_raw", "ingested_files", "One row per landing file handled, and how.",
                         columns=schemas.ingested_files_schema, partition_by=("ingestion_date",))
+TELEMETRY_DEADLETTER = _table("lh_bronze_raw", "telemetry_deadletter",
+                              "Streamed events that are not a reading: raw body, partition, offset and why.",
+                              columns=schemas.telemetry_deadletter_schema, partition_by=("ingestion_date",),
+                              merge_keys=("topic", "partition", "offset"))
 
 # --- Silver ------------------------------------------------------------------------------------------------------
 TELEMETRY_CLEAN = _table("lh_silver_cleaned", "telemetry_clean", "Readings every declared rule passed.",
@@ -105,8 +109,8 @@ MODEL_EVALUATIONS = _table("lh_ml_serving", "model_evaluations",
 
 #: Every table, in pipeline order.
 TABLES: tuple[Table, ...] = (
-    TELEMETRY_RAW, INGESTED_FILES, TELEMETRY_CLEAN, TELEMETRY_REJECTED, SILVER_RUNS, SILVER_HOLDS, QUALITY_CHECKS,
-    DIM_COMPRESSOR, DIM_STATION, SENSOR_READINGS_AGG, SENSOR_HOURLY_PARTIALS, ALERTS, FLEET_HEALTH, STATION_HEALTH,
-    BASIN_HEALTH, GOLD_UNIT_STATE, GOLD_RUNS, ML_PREDICTIONS, EMISSIONS_DAILY, ML_BASELINES, ML_RUNS,
-    MODEL_EVALUATIONS,
+    TELEMETRY_RAW, INGESTED_FILES, TELEMETRY_DEADLETTER, TELEMETRY_CLEAN, TELEMETRY_REJECTED, SILVER_RUNS,
+    SILVER_HOLDS, QUALITY_CHECKS, DIM_COMPRESSOR, DIM_STATION, SENSOR_READINGS_AGG, SENSOR_HOURLY_PARTIALS, ALERTS,
+    FLEET_HEALTH, STATION_HEALTH, BASIN_HEALTH, GOLD_UNIT_STATE, GOLD_RUNS, ML_PREDICTIONS, EMISSIONS_DAILY,
+    ML_BASELINES, ML_RUNS, MODEL_EVALUATIONS,
 )

@@ -21,7 +21,7 @@ PIPELINES = sorted(find_items(REPO / "pipelines", "DataPipeline"))
 def test_the_repo_has_the_stage_notebooks_and_a_pipeline():
     """Bronze, Silver, Gold and the SQL endpoint refresh each have a notebook; there is at least one pipeline."""
     names = {p.name for p in NOTEBOOKS}
-    assert {"nb_bronze_ingest.Notebook", "nb_silver_cleanse.Notebook", "nb_gold_aggregate.Notebook",
+    assert {"nb_bronze_ingest.Notebook", "nb_bronze_stream.Notebook", "nb_silver_cleanse.Notebook", "nb_gold_aggregate.Notebook",
             "nb_refresh_sql_endpoint.Notebook", "nb_report_failure.Notebook"} <= names
     assert PIPELINES
 
@@ -82,12 +82,14 @@ def test_each_pipeline_resolves_against_the_repo_notebooks(folder):
 
 
 def test_the_medallion_pipeline_chains_the_stages_and_refreshes_the_sql_endpoint_last():
-    """Bronze -> Silver -> Gold -> ML score on success, then the SQL endpoint refresh; run id and as_of come from the pipeline."""
+    """Bronze -> the Event Hubs catch-up -> Silver -> Gold -> ML score on success, then the SQL endpoint refresh; run
+    id and as_of come from the pipeline."""
     plan = build_plan(REPO / "pipelines" / "pl_altaviz_hourly.DataPipeline", REPO / "fabric_notebooks")
     chain = [(a.notebook.name, [(d.activity, d.conditions) for d in a.depends_on]) for a in plan.activities]
     assert chain == [
         ("nb_bronze_ingest", []),
-        ("nb_silver_cleanse", [("Bronze ingest", ("Succeeded",))]),
+        ("nb_bronze_stream", [("Bronze ingest", ("Succeeded",))]),
+        ("nb_silver_cleanse", [("Bronze stream", ("Succeeded",))]),
         ("nb_gold_aggregate", [("Silver cleanse", ("Succeeded",))]),
         ("nb_ml_score", [("Gold aggregate", ("Succeeded",))]),
         ("nb_refresh_sql_endpoint", [("ML score", ("Succeeded",))]),
@@ -98,9 +100,11 @@ def test_the_medallion_pipeline_chains_the_stages_and_refreshes_the_sql_endpoint
         assert values["run_id"] == "@pipeline().RunId"
         assert values["environment"] == "@pipeline().parameters.environment"
         assert values["key_vault_url"] == "@pipeline().parameters.key_vault_url"
-    silver = {p.name: p.value for p in plan.activities[1].parameters}
+    silver = {p.name: p.value for p in plan.activities[2].parameters}
     assert "pipeline().parameters.as_of" in silver["as_of"] and "pipeline().TriggerTime" in silver["as_of"]
-    assert plan.activities[1].retry == 0, "a retried Silver would find nothing new and let a blocked run through"
+    assert plan.activities[2].retry == 0, "a retried Silver would find nothing new and let a blocked run through"
+    stream = {p.name: p.value for p in plan.activities[1].parameters}
+    assert stream["trigger"] == "available-now", "the hourly catch-up drains the hub and stops"
 
 
 def test_the_medallion_pipeline_runs_hourly():

@@ -5,6 +5,10 @@ into a project-local cache (`.jars/`, ignored by git) and writes `.jars/classpat
 pyspark does not already ship. A local Spark session puts exactly those jars on its classpath. Once the cache
 matches the coordinates, nothing is downloaded again; when Maven Central cannot be reached, one line says so and
 local runs use delta-rs.
+
+`fetch --broker` also resolves an Apache Kafka broker (`kafka_2.13`) into `.jars/kafka-broker/`: the tests start it
+on loopback (in its own JVM, so its Scala and Jackson never meet Spark's) to stand in for the Event Hubs Kafka
+endpoint. It is a test tool: nothing in the product starts it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ PINNED: tuple[str, ...] = (
     "org.apache.kafka:kafka-clients:3.9.2",
     "com.fasterxml.jackson.datatype:jackson-datatype-jdk8:2.20.0",
 )
+#: The Kafka broker the tests run (KRaft); its kafka-clients 4.1 speaks to Spark's 3.9.2 and to librdkafka.
+BROKER_COORDINATES: tuple[str, ...] = ("org.apache.kafka:kafka_2.13:4.1.1",)
+BROKER_DIR = "kafka-broker"
 _VERSIONED_JAR = re.compile(r"^(?P<artifact>.+?)-\d[^-]*(?:-\d+)?\.jar$")
 
 
@@ -60,12 +67,34 @@ def jars_dir() -> Path | None:
     return root / ".jars" if root is not None else None
 
 
+@dataclass(frozen=True)
+class JarSet:
+    """What one cache folder holds: Maven coordinates, version pins, and whether jars pyspark ships are left out."""
+
+    coordinates: tuple[str, ...]
+    pinned: tuple[str, ...] = ()
+    beside_pyspark: bool = True  # on Spark's classpath: leave out what pyspark already ships
+
+    def digest(self) -> str:
+        return hashlib.sha256("\n".join(self.coordinates + self.pinned).encode()).hexdigest()[:16]
+
+
+SPARK_JARS = JarSet(COORDINATES, PINNED)
+BROKER_JARS = JarSet(BROKER_COORDINATES, beside_pyspark=False)
+
+
+def broker_dir() -> Path | None:
+    """Where the test broker's jars live: `kafka-broker/` inside the cache folder."""
+    root = jars_dir()
+    return root / BROKER_DIR if root is not None else None
+
+
 def coordinates_digest() -> str:
     """A short hash of the coordinates and pins, recorded in the classpath file so a change refetches."""
-    return hashlib.sha256("\n".join(COORDINATES + PINNED).encode()).hexdigest()[:16]
+    return SPARK_JARS.digest()
 
 
-def cached_classpath(directory: Path | None = None) -> tuple[str, ...] | None:
+def cached_classpath(directory: Path | None = None, jar_set: JarSet = SPARK_JARS) -> tuple[str, ...] | None:
     """The jars of a complete cache matching today's coordinates, or None (absent, stale or a jar missing)."""
     directory = directory if directory is not None else jars_dir()
     if directory is None:
@@ -75,7 +104,7 @@ def cached_classpath(directory: Path | None = None) -> tuple[str, ...] | None:
         lines = listing.read_text().splitlines()
     except OSError:
         return None
-    if not lines or lines[0] != f"# {coordinates_digest()}":
+    if not lines or lines[0] != f"# {jar_set.digest()}":
         return None
     jars = tuple(str(directory / line) for line in lines[1:] if line and not line.startswith("#"))
     return jars if jars and all(os.path.isfile(jar) for jar in jars) else None
@@ -112,13 +141,15 @@ def _last_error(output: str) -> str:
     return (errors[0] if errors else (lines[-1] if lines else "no output"))[:300]
 
 
-def fetch(directory: Path | None = None, *, mvn: str | None = None, timeout: float = 900.0) -> FetchResult:
+def fetch(directory: Path | None = None, *, mvn: str | None = None, timeout: float = 900.0,
+          jar_set: JarSet = SPARK_JARS) -> FetchResult:
     """Resolve the coordinates into `directory` with Maven, once; a complete matching cache is reused as is.
 
     Args:
         directory: the cache folder (default `jars_dir()`).
         mvn: the Maven executable (default `mvn` on PATH).
         timeout: seconds Maven may take.
+        jar_set: what to resolve (default the Spark jars; `BROKER_JARS` for the test broker).
 
     Returns:
         The classpath; `downloaded` when Maven ran; `error` (and no jars) when it could not.
@@ -126,7 +157,7 @@ def fetch(directory: Path | None = None, *, mvn: str | None = None, timeout: flo
     directory = directory if directory is not None else jars_dir()
     if directory is None:
         return FetchResult((), False, f"no cache folder: set {JARS_DIR_ENV_VAR}")
-    cached = cached_classpath(directory)
+    cached = cached_classpath(directory, jar_set)
     if cached is not None:
         return FetchResult(cached, downloaded=False)
     mvn = mvn or shutil.which("mvn")
@@ -136,9 +167,9 @@ def fetch(directory: Path | None = None, *, mvn: str | None = None, timeout: flo
     lib = directory / "lib"
     with tempfile.TemporaryDirectory(dir=directory, prefix="resolve-") as work:
         pom = Path(work) / "pom.xml"
-        pom.write_text(_pom(COORDINATES, PINNED))
+        pom.write_text(_pom(jar_set.coordinates, jar_set.pinned))
         staged = Path(work) / "lib"
-        command = [mvn, "-B", "-q", "-f", str(pom), f"-Dmaven.repo.local={directory / 'm2'}",
+        command = [mvn, "-B", "-q", "-f", str(pom), f"-Dmaven.repo.local={_repository(directory)}",
                    "dependency:copy-dependencies", f"-DoutputDirectory={staged}", "-DincludeScope=runtime"]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
@@ -146,7 +177,7 @@ def fetch(directory: Path | None = None, *, mvn: str | None = None, timeout: flo
             return FetchResult((), True, f"Maven did not finish within {timeout:.0f} s")
         if done.returncode != 0:
             return FetchResult((), True, _last_error(done.stdout + "\n" + done.stderr))
-        shipped = pyspark_artifacts()
+        shipped = pyspark_artifacts() if jar_set.beside_pyspark else set()
         chosen = sorted(jar.name for jar in staged.glob("*.jar")
                         if (m := _VERSIONED_JAR.match(jar.name)) is None or m["artifact"] not in shipped)
         lib.mkdir(exist_ok=True)
@@ -154,17 +185,35 @@ def fetch(directory: Path | None = None, *, mvn: str | None = None, timeout: flo
             os.replace(staged / name, lib / name)
     listing = directory / CLASSPATH_FILE
     partial = listing.with_suffix(".tmp")
-    partial.write_text("\n".join([f"# {coordinates_digest()}", *(f"lib/{name}" for name in chosen)]) + "\n")
+    partial.write_text("\n".join([f"# {jar_set.digest()}", *(f"lib/{name}" for name in chosen)]) + "\n")
     os.replace(partial, listing)  # the listing appears only once every jar is in place
     return FetchResult(tuple(str(lib / name) for name in chosen), downloaded=True)
+
+
+def _repository(directory: Path) -> Path:
+    """Maven's local repository: one per cache root, shared by the broker's folder inside it."""
+    return (directory.parent if directory.name == BROKER_DIR else directory) / "m2"
+
+
+def _fetch_broker() -> None:
+    directory = broker_dir()
+    if directory is None or cached_classpath(directory, BROKER_JARS) is not None:
+        return
+    print(f"altaviz: fetching the Kafka broker the tests run ({BROKER_COORDINATES[0]}) into {directory} (once)",
+          flush=True)
+    result = fetch(directory, jar_set=BROKER_JARS)
+    if result.error:
+        print(f"altaviz: could not fetch the Kafka broker ({result.error}); the streaming tests will fail",
+              file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m altaviz.runtime.jvm fetch`: fill the cache; never fails the set-up (delta-rs is the fallback)."""
     args = sys.argv[1:] if argv is None else argv
-    if args not in (["fetch"], ["classpath"]):
-        print("usage: python -m altaviz.runtime.jvm fetch|classpath\n"
+    if args not in (["fetch"], ["fetch", "--broker"], ["classpath"]):
+        print("usage: python -m altaviz.runtime.jvm fetch [--broker]|classpath\n"
               "  fetch      resolve Delta 4.2 and the Spark Kafka source from Maven Central into the local cache\n"
+              "             (--broker: also the Kafka broker the tests start)\n"
               "  classpath  print the cached jars, one per line (exit 1 when the cache is absent)",
               file=sys.stderr)
         return 2
@@ -181,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"altaviz: could not fetch the JVM jars ({result.error}); local runs use delta-rs", file=sys.stderr)
     elif result.downloaded:
         print(f"altaviz: {len(result.jars)} jars cached in {directory}")
+    if args[1:] == ["--broker"]:
+        _fetch_broker()
     return 0
 
 

@@ -75,8 +75,8 @@ def _sorted_merge(parts: list[pa.Table]) -> pa.Table:
     return merged.take(pa.array(np.argsort(arrival, kind="stable")))
 
 
-def hour_files(day_start_us: int, today: pa.Table, carried: pa.Table | None, last_day: bool
-               ) -> tuple[Iterator[tuple[int, pa.Table]], pa.Table | None]:
+def hour_files(day_start_us: int, today: pa.Table, carried: pa.Table | None, last_day: bool, *,
+               with_arrival: bool = False) -> tuple[Iterator[tuple[int, pa.Table]], pa.Table | None]:
     """Split one day's arrivals into landing files by arrival hour.
 
     Args:
@@ -84,6 +84,7 @@ def hour_files(day_start_us: int, today: pa.Table, carried: pa.Table | None, las
         today: `generate_day` output for the day (sorted by arrival).
         carried: Rows of the previous day that arrive today (sorted by arrival), or None.
         last_day: True for the window's last day: rows arriving later are capped into its last hour.
+        with_arrival: Keep the `arrival_time` column (a replay paces events by it).
 
     Returns:
         (iterator of (hour start, contract-shaped table) for hours that received rows, rows arriving after
@@ -109,7 +110,8 @@ def hour_files(day_start_us: int, today: pa.Table, carried: pa.Table | None, las
                      for t, e in ((carried, carried_edges), (today, today_edges)) if t is not None]
             merged = _sorted_merge(parts)
             if merged.num_rows:
-                yield day_start_us + hour * US_PER_HOUR, merged.select(TELEMETRY_SCHEMA.names)
+                names = [*TELEMETRY_SCHEMA.names, ARRIVAL_COLUMN] if with_arrival else TELEMETRY_SCHEMA.names
+                yield day_start_us + hour * US_PER_HOUR, merged.select(names)
 
     return files(), later
 

@@ -10,6 +10,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import pyarrow as pa
+
 from altaviz.errors import UsageError
 from altaviz.lakehouse.paths import LakehousePaths
 from altaviz.simulator.failures import US_PER_DAY, FailurePlan, build_plan, day_us, failing_units, labels_table
@@ -26,6 +28,8 @@ from altaviz.simulator.reference import basins_table, compressors_table, station
 from altaviz.simulator.telemetry import generate_day
 
 Progress = Callable[[str, int, int], None]
+#: Takes one arrival hour's readings (contract columns plus `arrival_time`, in arrival order) instead of a file.
+HourSink = Callable[[pa.Table], None]
 _WRITERS = 2  # Parquet encoding releases the GIL: two writers overlap with generating the next day
 
 
@@ -86,6 +90,22 @@ def simulated_window_end(paths: LakehousePaths) -> datetime | None:
         return datetime.fromisoformat(json.load(handle)["window_end"])
 
 
+def _send_days(fleet: Fleet, plan: FailurePlan, first: date, days: int, seed: int, notify: Progress,
+               send: HourSink) -> int:
+    """Generate each day and hand its arrival hours to `send`, in arrival order; the readings sent."""
+    readings = 0
+    carried = None
+    for i in range(days):
+        day = first + timedelta(days=i)
+        today = generate_day(fleet, plan, day, seed, dictionary_encoded=True)
+        hours, carried = hour_files(day_us(day), today, carried, last_day=i == days - 1, with_arrival=True)
+        for _, table in hours:
+            readings += table.num_rows
+            send(table)
+        notify("day", i + 1, days)
+    return readings
+
+
 def _write_days(paths: LakehousePaths, fleet: Fleet, plan: FailurePlan, first: date, days: int, seed: int,
                 notify: Progress) -> tuple[list[str], int]:
     """Generate each day and write its hourly landing files (in a small writer pool); the files and readings."""
@@ -114,15 +134,22 @@ def _write_days(paths: LakehousePaths, fleet: Fleet, plan: FailurePlan, first: d
     return files, readings
 
 
+def _write_reference(paths: LakehousePaths, fleet: Fleet, labels: pa.Table) -> tuple[tuple[str, ...], str]:
+    """The reference files (compressors, stations, basins) and the failure labels; their paths."""
+    references = tuple(write_parquet_atomic(table, reference_file(paths, name)) for name, table in (
+        ("compressors", compressors_table(fleet)), ("stations", stations_table(fleet)),
+        ("basins", basins_table(fleet))))
+    return references, write_parquet_atomic(labels, labels_file(paths))
+
+
 def simulate(paths: LakehousePaths, *, compressors: int = 200, days: int = 1, start: date | None = None,
              seed: int = 42, profile: FleetProfile | None = None,
-             progress: Progress | None = None) -> SimulationReport:
+             progress: Progress | None = None, send: HourSink | None = None) -> SimulationReport:
     """Simulate a fleet and write its files under `lh_bronze_raw` `Files/`.
 
-    Writes `landing/telemetry/date=YYYY-MM-DD/telemetry_YYYYMMDD_HH.parquet` (one file per arrival hour;
-    rows arriving after the window are capped into its last hour), `reference/{compressors,stations,
-    basins}.parquet` and `labels/failure_labels.parquet`. Every file is written atomically, and the same
-    arguments rewrite the same files with the same contents.
+    Writes `landing/telemetry/date=YYYY-MM-DD/telemetry_YYYYMMDD_HH.parquet` (one file per arrival hour; rows
+    arriving after the window are capped into its last hour), `reference/{compressors,stations,basins}.parquet`
+    and `labels/failure_labels.parquet`, each atomically; the same arguments rewrite the same contents.
 
     Args:
         paths: Where the lakehouses are; only local roots are supported.
@@ -133,6 +160,7 @@ def simulate(paths: LakehousePaths, *, compressors: int = 200, days: int = 1, st
         profile: Fleet profile; default `load_profile()`.
         progress: Called as `progress(step, done, total)` after the reference files ("reference") and after
             each day's landing files ("day").
+        send: Given, readings go to it one arrival hour at a time (an event replay), not to landing files.
 
     Returns:
         A report of what was written.
@@ -151,14 +179,14 @@ def simulate(paths: LakehousePaths, *, compressors: int = 200, days: int = 1, st
     notify = progress or (lambda step, done, total: None)
 
     labels = labels_table(fleet, plan, window_start, window_end)
-    references = tuple(write_parquet_atomic(table, reference_file(paths, name)) for name, table in (
-        ("compressors", compressors_table(fleet)), ("stations", stations_table(fleet)),
-        ("basins", basins_table(fleet))))
-    labels_path = write_parquet_atomic(labels, labels_file(paths))
+    references, labels_path = _write_reference(paths, fleet, labels)
     _record_window_end(paths, datetime.combine(first + timedelta(days=days), datetime.min.time(), UTC))
     notify("reference", len(references) + 1, len(references) + 1)
 
-    files, readings = _write_days(paths, fleet, plan, first, days, seed, notify)
+    if send is None:
+        files, readings = _write_days(paths, fleet, plan, first, days, seed, notify)
+    else:
+        files, readings = [], _send_days(fleet, plan, first, days, seed, notify, send)
     return SimulationReport(
         compressors=compressors,
         days=days,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from altaviz.errors import UsageError, one_line
-from altaviz.lakehouse.backend import Bounds
+from altaviz.lakehouse.backend import Bounds, MergeMetrics
 from altaviz.lakehouse.files import FileInfo, LocalFileStore
 from altaviz.reports import BronzeReport
 from altaviz.runtime.frames import as_utc, small_frame
@@ -120,8 +120,8 @@ def collision_dates(window: Bounds | None, ingested_at: datetime) -> list[date]:
     return [first - timedelta(days=1) + timedelta(days=i) for i in range(days)]
 
 
-def _insert_new(ctx: RunContext, batch: DataFrame, window: Bounds | None, batch_id: str,
-                ingested_at: datetime) -> int | None:
+def insert_new(ctx: RunContext, batch: DataFrame, window: Bounds | None, batch_id: str,
+               ingested_at: datetime) -> MergeMetrics:
     """Store the batch's readings not stored yet, in one atomic insert-only MERGE on `event_id`.
 
     Repeats inside the batch are dropped first (the first received copy stays). A stored copy of a reading
@@ -137,7 +137,7 @@ def _insert_new(ctx: RunContext, batch: DataFrame, window: Bounds | None, batch_
                                 target_partitions={"ingestion_date": collision_dates(window, ingested_at)},
                                 target_ranges={"timestamp": window},
                                 cluster_by=TELEMETRY_RAW.cluster_by)
-            .when_not_matched_insert_all().execute().version)
+            .when_not_matched_insert_all().execute())
 
 
 def _landed_per_file(ctx: RunContext, batch_id: str, ingested_at: datetime) -> dict[str, int]:
@@ -213,7 +213,7 @@ def run(ctx: RunContext, *, sources: Sequence[str] | None = None) -> StageResult
     batch, window = _scan(ctx, opened)
     if batch is not None:
         ctx.progress(f"bronze: read {sum(o.rows_read for o in outcomes):,} reading(s); writing the new ones")
-        version = _insert_new(ctx, batch, window, batch_id, ingested_at)
+        version = insert_new(ctx, batch, window, batch_id, ingested_at).version
         per_file = _landed_per_file(ctx, batch_id, ingested_at)
         for o in outcomes:
             if o.status == LANDED:

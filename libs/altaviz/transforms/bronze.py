@@ -66,7 +66,7 @@ def check_contract(schema: T.StructType) -> ContractCheck:
     return ContractCheck(missing, tuple(wrong), extra)
 
 
-def _parsed_and_unparsed(name: str, dtype: T.DataType, target: str) -> tuple[Column, Column | None]:
+def parsed_and_unparsed(name: str, dtype: T.DataType, target: str) -> tuple[Column, Column | None]:
     """The typed value of a column and, for text sources, the text when it failed to parse (else null)."""
     source = F.col(f"`{name}`")
     if not isinstance(dtype, T.StringType):
@@ -92,7 +92,7 @@ def to_contract(source_files: Mapping[str, tuple[str, int]], *, row_index: bool
         typed: dict[str, Column] = {}
         unparsed: list[tuple[str, Column]] = []
         for name in ("timestamp", *SENSOR_COLUMNS):
-            parsed, raw = _parsed_and_unparsed(name, fields[name], "timestamp" if name == "timestamp" else "double")
+            parsed, raw = parsed_and_unparsed(name, fields[name], "timestamp" if name == "timestamp" else "double")
             typed[name] = parsed
             if raw is not None:
                 unparsed.append((name, raw))

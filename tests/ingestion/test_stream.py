@@ -1,0 +1,121 @@
+"""Streaming Bronze against a real Kafka broker set up as Event Hubs' Kafka endpoint: readings land once with the
+event ids files give them, what is not a reading is dead-lettered with its reason, and replays add nothing."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from altaviz.ingestion.producer import KafkaSink, SendReport, kafka_producer
+from altaviz.ingestion.replay import Replay
+from altaviz.lakehouse.paths import LocalLakehousePaths
+from altaviz.runtime.context import RunContext
+from altaviz.simulator import simulate
+from altaviz.stages import bronze, bronze_stream
+from altaviz.tables import TELEMETRY_DEADLETTER, TELEMETRY_RAW
+
+DAY = date(2026, 11, 20)
+MALFORMED = {
+    b"not json at all": "body is not a JSON object",
+    b"[1, 2, 3]": "body is not a JSON object",
+    b"": "empty body",
+    b"\xff\xfe\x00garbage": "body is not UTF-8 text",
+    b'{"compressor_id": "CMP-00001", "vibration_mms": 2.1}': "missing required field(s): timestamp",
+    b'{"schema_version": "2.0", "compressor_id": "CMP-00001", "timestamp": "2026-11-20T00:00:00Z"}':
+        "unsupported schema_version '2.0' (this reader takes 1.x)",
+}
+
+
+def _send(broker, topic, root, *, units=25, malformed=True):
+    endpoint = broker.endpoint(topic)
+    replay = Replay(KafkaSink(kafka_producer(endpoint.client_config()), topic), SendReport("kafka"))
+    report = simulate(LocalLakehousePaths(str(root)), compressors=units, days=1, start=DAY, seed=5, send=replay)
+    sent = replay.finish()
+    assert sent.sent == report.readings and not sent.failed
+    if malformed:
+        producer = kafka_producer(endpoint.client_config())
+        for body in MALFORMED:
+            producer.produce(topic, value=body, key=b"bad-device")
+        assert producer.flush(30) == 0
+    return report
+
+
+@pytest.fixture()
+def streamed(spark, kafka_broker, kafka_topic, tmp_path):
+    root = tmp_path / "streamed"
+    report = _send(kafka_broker, kafka_topic, root)
+    ctx = RunContext.create(spark, LocalLakehousePaths(str(root)))
+    result = bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic))
+    return ctx, report, result
+
+
+def test_streamed_readings_land_once_with_the_ids_a_landing_file_gives_them(spark, streamed, tmp_path):
+    """The same simulated day, once as events and once as Parquet landing files, lands the same event ids."""
+    ctx, report, result = streamed
+    files_root = tmp_path / "files"
+    simulate(LocalLakehousePaths(str(files_root)), compressors=25, days=1, start=DAY, seed=5)
+    by_file = RunContext.create(spark, LocalLakehousePaths(str(files_root)))
+    bronze.run(by_file)
+    streamed_ids = ctx.lakehouse.read(TELEMETRY_RAW).select("event_id")
+    file_ids = by_file.lakehouse.read(TELEMETRY_RAW).select("event_id")
+    assert streamed_ids.count() == streamed_ids.distinct().count() == file_ids.count()
+    assert streamed_ids.exceptAll(file_ids).count() == 0 and file_ids.exceptAll(streamed_ids).count() == 0
+    r = result.report
+    assert r.events_read == report.readings + len(MALFORMED)
+    assert r.rows_landed + r.rows_duplicate == report.readings and r.rows_landed == file_ids.count()
+    lineage = ctx.lakehouse.read(TELEMETRY_RAW).select("source_file", "source_offset").distinct().count()
+    assert lineage == r.rows_landed, "every stored reading names the partition and offset it came from"
+
+
+def test_what_is_not_a_reading_is_dead_lettered_with_its_body_position_and_reason(streamed):
+    ctx, _, result = streamed
+    rows = ctx.lakehouse.read(TELEMETRY_DEADLETTER).collect()
+    assert {bytes(r.raw_body): r.reason for r in rows} == MALFORMED
+    assert all(r.event_key == "bad-device" and r.offset >= 0 and 0 <= r.partition < 4 and r.event_timestamp
+               for r in rows)
+    assert result.report.deadlettered == len(MALFORMED)
+    assert result.report.reasons["body is not a JSON object"] == 2
+
+
+def test_a_rerun_reads_nothing_and_a_replayed_batch_adds_nothing(spark, kafka_broker, kafka_topic, tmp_path):
+    """After a drained run the checkpoint starts where it stopped; with the checkpoint's last commit removed (a
+    run killed between its writes and its commit), that batch is read again and both tables stay as they were."""
+    root = tmp_path / "replayed"
+    _send(kafka_broker, kafka_topic, root)
+    ctx = RunContext.create(spark, LocalLakehousePaths(str(root)))
+    first = bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic), max_offsets_per_trigger=2_500)
+    assert first.report.batches >= 3
+    counts = (ctx.lakehouse.read(TELEMETRY_RAW).count(), ctx.lakehouse.read(TELEMETRY_DEADLETTER).count())
+    again = bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic))
+    assert again.report.events_read == 0
+    commits = os.path.join(bronze_stream.checkpoint_path(ctx), "commits")
+    last = max(int(name) for name in os.listdir(commits) if name.isdigit())
+    for name in (str(last), f".{last}.crc"):
+        if os.path.exists(os.path.join(commits, name)):
+            os.remove(os.path.join(commits, name))
+    replayed = bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic), max_offsets_per_trigger=2_500)
+    assert replayed.report.batches == 1 and replayed.report.events_read > 0 and replayed.report.rows_landed == 0
+    assert (ctx.lakehouse.read(TELEMETRY_RAW).count(), ctx.lakehouse.read(TELEMETRY_DEADLETTER).count()) == counts
+    ids = ctx.lakehouse.read(TELEMETRY_RAW).groupBy("event_id").count().where(F.col("count") > 1)
+    assert ids.count() == 0
+
+
+def test_a_reading_sent_both_as_a_file_and_as_an_event_lands_once(spark, kafka_broker, kafka_topic, tmp_path):
+    root = tmp_path / "both"
+    simulate(LocalLakehousePaths(str(root)), compressors=10, days=1, start=DAY, seed=5)
+    ctx = RunContext.create(spark, LocalLakehousePaths(str(root)))
+    landed = bronze.run(ctx).report.rows_landed
+    _send(kafka_broker, kafka_topic, root, units=10, malformed=False)
+    result = bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic))
+    assert result.report.rows_landed == 0 and result.report.events_read > 0
+    assert ctx.lakehouse.read(TELEMETRY_RAW).count() == landed
+
+
+def test_without_an_endpoint_the_stage_says_so_and_does_nothing(spark, tmp_path):
+    ctx = RunContext.create(spark, LocalLakehousePaths(str(tmp_path / "none")))
+    result = bronze_stream.run(ctx, None)
+    assert result.report.skipped and "no Event Hubs endpoint" in result.report.message
+    assert not ctx.lakehouse.exists(TELEMETRY_RAW)
