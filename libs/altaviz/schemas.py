@@ -96,7 +96,10 @@ def ingested_files_schema() -> StructType:
 
 
 def telemetry_deadletter_schema() -> StructType:
-    """`lh_bronze_raw.telemetry_deadletter`: streamed events that are not a reading, with where they came from."""
+    """`lh_bronze_raw.telemetry_deadletter`: streamed events that are not a reading, with where they came from.
+
+    Positions are `event_partition`/`event_offset` (not `partition`/`offset`: reserved words in T-SQL and DuckDB).
+    """
     from pyspark.sql.types import (
         BinaryType,
         DateType,
@@ -110,8 +113,8 @@ def telemetry_deadletter_schema() -> StructType:
 
     return StructType([
         StructField("topic", StringType(), False),
-        StructField("partition", IntegerType(), False),
-        StructField("offset", LongType(), False),
+        StructField("event_partition", IntegerType(), False),
+        StructField("event_offset", LongType(), False),
         StructField("event_timestamp", TimestampType(), True),
         StructField("event_key", StringType(), True),
         StructField("raw_body", BinaryType(), True),

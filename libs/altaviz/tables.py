@@ -50,7 +50,7 @@ INGESTED_FILES = _table("lh_bronze_raw", "ingested_files", "One row per landing 
 TELEMETRY_DEADLETTER = _table("lh_bronze_raw", "telemetry_deadletter",
                               "Streamed events that are not a reading: raw body, partition, offset and why.",
                               columns=schemas.telemetry_deadletter_schema, partition_by=("ingestion_date",),
-                              merge_keys=("topic", "partition", "offset"))
+                              merge_keys=("topic", "event_partition", "event_offset"))
 
 # --- Silver ------------------------------------------------------------------------------------------------------
 TELEMETRY_CLEAN = _table("lh_silver_cleaned", "telemetry_clean", "Readings every declared rule passed.",

@@ -74,7 +74,7 @@ def test_what_is_not_a_reading_is_dead_lettered_with_its_body_position_and_reaso
     ctx, _, result = streamed
     rows = ctx.lakehouse.read(TELEMETRY_DEADLETTER).collect()
     assert {bytes(r.raw_body): r.reason for r in rows} == MALFORMED
-    assert all(r.event_key == "bad-device" and r.offset >= 0 and 0 <= r.partition < 4 and r.event_timestamp
+    assert all(r.event_key == "bad-device" and r.event_offset >= 0 and 0 <= r.event_partition < 4 and r.event_timestamp
                for r in rows)
     assert result.report.deadlettered == len(MALFORMED)
     assert result.report.reasons["body is not a JSON object"] == 2

@@ -69,7 +69,7 @@ def _deadletter(ctx: RunContext, bad: DataFrame, batch_tag: str, ingested_at) ->
     from altaviz.transforms.events import REASON
 
     at = F.lit(ingested_at).cast("timestamp")
-    columns = {"topic": F.col("topic"), "partition": F.col("partition"), "offset": F.col("offset"),
+    columns = {"topic": F.col("topic"), "event_partition": F.col("partition"), "event_offset": F.col("offset"),
                "event_timestamp": F.col("_event_timestamp"), "event_key": F.col("_event_key"),
                "raw_body": F.col("value"), "body_text": F.substring(F.col("value").cast("string"), 1, _PREVIEW_CHARS),
                "reason": F.col(REASON), "batch_id": F.lit(batch_tag), "ingested_at": at,
