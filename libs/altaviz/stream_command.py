@@ -45,8 +45,10 @@ def ingest(
     if endpoint is None:
         raise UsageError(f"no Event Hubs to read: set {secret_env_var(LISTEN_SECRET)} (Event Hubs) or "
                          f"{BOOTSTRAP_ENV} (a Kafka broker)")
-    result = bronze_stream.run(run_context(lakehouse_root), endpoint, trigger=trigger, max_seconds=max_seconds,
-                               interval=interval, max_offsets_per_trigger=max_events)
+    ctx = run_context(lakehouse_root)
+    out.print(f"Delta back end: {ctx.lakehouse.backend.name}", highlight=False)
+    result = bronze_stream.run(ctx, endpoint, trigger=trigger, max_seconds=max_seconds, interval=interval,
+                               max_offsets_per_trigger=max_events)
     r = result.report
     reasons = "".join(f"\n  dead-lettered: {n:,} {reason}" for reason, n in r.reasons.items())  # type: ignore[attr-defined]
     out.print(f"bronze_stream: {r.batches} batch(es), {r.events_read:,} event(s) read, "  # type: ignore[attr-defined]

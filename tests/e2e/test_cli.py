@@ -97,7 +97,7 @@ def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_
         (["sql", "select 1", "--format", "xml"], "--format must be one of table, json, csv"),
         (["ingest", "/no/such/file.parquet"], "no such file or directory: /no/such/file.parquet"),
         (["bench", "--repeat", "0"], "--repeat must be a positive integer"),
-        (["bench", "--scenario", "weekly"], "--scenario must be fleet-day or hourly"),
+        (["bench", "--scenario", "weekly"], "--scenario must be fleet-day, hourly or stream"),
         (["bench", "--scenario", "hourly", "--repeat", "24"], "--repeat is at most 23"),
         (["frobnicate"], "No such command 'frobnicate'"),
         (["sql"], "Missing argument 'QUERY'"),

@@ -119,3 +119,24 @@ def test_without_an_endpoint_the_stage_says_so_and_does_nothing(spark, tmp_path)
     result = bronze_stream.run(ctx, None)
     assert result.report.skipped and "no Event Hubs endpoint" in result.report.message
     assert not ctx.lakehouse.exists(TELEMETRY_RAW)
+
+
+def test_text_that_does_not_parse_gets_the_same_id_in_a_json_lines_file_and_in_an_event(
+        spark, kafka_broker, kafka_topic, tmp_path):
+    """A value like "abc" lands as null with the text kept in unparsed_values, and its event id is the one a JSON
+    lines file gives the same line: sent both ways it lands once."""
+    line = (b'{"schema_version": "1.0", "compressor_id": "CMP-00009", "timestamp": "2026-11-20T03:05:00Z", '
+            b'"vibration_mms": "abc", "discharge_temp_f": 201.5, "suction_pressure_psi": null, '
+            b'"discharge_pressure_psi": 990, "horsepower_consumption": 1200.25, "gas_flow_mcf": " 12 "}')
+    source = tmp_path / "one.jsonl"
+    source.write_bytes(line + b"\n")
+    ctx = RunContext.create(spark, LocalLakehousePaths(str(tmp_path / "lh")))
+    assert bronze.run(ctx, sources=[str(source)]).report.rows_landed == 1
+    producer = kafka_producer(kafka_broker.endpoint(kafka_topic).client_config())
+    producer.produce(kafka_topic, value=line, key=b"CMP-00009")
+    assert producer.flush(30) == 0
+    result = bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic))
+    assert result.report.events_read == 1 and result.report.rows_landed == 0 and result.report.rows_duplicate == 1
+    (row,) = ctx.lakehouse.read(TELEMETRY_RAW).collect()
+    assert row.vibration_mms is None and row.gas_flow_mcf == 12.0 and row.discharge_pressure_psi == 990.0
+    assert row.unparsed_values == '{"vibration_mms":"abc"}'

@@ -77,6 +77,15 @@ def parsed_and_unparsed(name: str, dtype: T.DataType, target: str) -> tuple[Colu
     return parsed, unparsed
 
 
+def unparsed_values(texts: list[tuple[str, Column]]) -> Column:
+    """`{"column": "text received", ...}` of the values that did not parse, in column order; null when all did.
+
+    A struct's JSON leaves out its null fields, so no higher-order function (interpreted, row by row) is needed.
+    """
+    document = F.to_json(F.struct(*[text.alias(name) for name, text in texts]))
+    return F.when(document != F.lit("{}"), document)
+
+
 def to_contract(source_files: Mapping[str, tuple[str, int]], *, row_index: bool
                 ) -> Callable[[DataFrame], DataFrame]:
     """Map a scan of landing files onto the Bronze columns in one select.
@@ -98,13 +107,8 @@ def to_contract(source_files: Mapping[str, tuple[str, int]], *, row_index: bool
                 unparsed.append((name, raw))
         if CORRUPT_RECORD in fields:
             unparsed.append((CORRUPT_RECORD, F.col(CORRUPT_RECORD).cast("string")))
-        unparsed_json = F.lit(None).cast("string")
-        if unparsed:  # typed sources (Parquet) skip this per-row work entirely
-            entries = F.filter(
-                F.array(*[F.struct(F.lit(n).alias("key"), c.alias("value")) for n, c in unparsed]),
-                lambda e: e["value"].isNotNull(),
-            )
-            unparsed_json = F.when(F.size(entries) > 0, F.to_json(F.map_from_entries(entries)))
+        # Typed sources (Parquet) skip this per-row work entirely.
+        unparsed_json = unparsed_values(unparsed) if unparsed else F.lit(None).cast("string")
         optional = {n: (F.col(n).cast("string") if n in fields else F.lit(None).cast("string"))
                     for n in OPTIONAL_COLUMNS}
         uri = F.col("_metadata.file_path")

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from altaviz.schemas import CONTRACT_COLUMNS, SENSOR_COLUMNS
-from altaviz.transforms.bronze import CORRUPT_RECORD, event_hashes, parsed_and_unparsed
+from altaviz.transforms.bronze import CORRUPT_RECORD, event_hashes, parsed_and_unparsed, unparsed_values
 
 SUPPORTED_MAJOR = "1"
 _BODY = T.StructType([T.StructField(name, T.StringType()) for name in CONTRACT_COLUMNS]
@@ -24,14 +24,14 @@ REASON = "_reason"
 
 def _reason(body: Column, parsed: Column) -> Column:
     """Why an event is not a reading (null when it is one): the first problem found."""
-    missing = F.array_compact(F.array(*[F.when(parsed[name].isNull() | (F.trim(parsed[name]) == ""), F.lit(name))
-                                        for name in ("compressor_id", "timestamp")]))
+    missing = F.concat_ws(", ", *[F.when(parsed[name].isNull() | (F.trim(parsed[name]) == ""), F.lit(name))
+                                  for name in ("compressor_id", "timestamp")])
     version = F.trim(parsed["schema_version"])
-    return (F.when(F.col("value").isNull() | (F.length(F.col("value")) == 0), F.lit("empty body"))
-            .when(~F.is_valid_utf8(F.col("value")), F.lit("body is not UTF-8 text"))
+    return (F.when(body.isNull() | (F.length(body) == 0), F.lit("empty body"))
+            .when(~F.is_valid_utf8(body), F.lit("body is not UTF-8 text"))
             .when(parsed.isNull() | parsed[CORRUPT_RECORD].isNotNull(), F.lit("body is not a JSON object"))
-            .when(F.size(missing) > 0, F.concat(F.lit("missing required field(s): "), F.array_join(missing, ", ")))
-            .when(version.isNotNull() & (F.split(version, r"\.")[0] != SUPPORTED_MAJOR),
+            .when(missing != "", F.concat(F.lit("missing required field(s): "), missing))
+            .when(version.isNotNull() & (F.substring_index(version, ".", 1) != SUPPORTED_MAJOR),
                   F.concat(F.lit("unsupported schema_version '"), version,
                            F.lit(f"' (this reader takes {SUPPORTED_MAJOR}.x)"))))
 
@@ -56,8 +56,6 @@ def parse_events() -> Callable[[DataFrame], DataFrame]:
             value, raw = parsed_and_unparsed(name, T.StringType(), "timestamp" if name == "timestamp" else "double")
             typed[name] = value
             unparsed.append((name, raw))  # type: ignore[arg-type]  # a text source always has one
-        entries = F.filter(F.array(*[F.struct(F.lit(n).alias("key"), c.alias("value")) for n, c in unparsed]),
-                           lambda e: e["value"].isNotNull())
         return step.select(
             "topic", "partition", "offset", "_event_timestamp", "_event_key", "value",
             _reason(F.col("value"), F.col("_parsed")).alias(REASON),
@@ -65,7 +63,7 @@ def parse_events() -> Callable[[DataFrame], DataFrame]:
             typed["timestamp"].alias("timestamp"),
             *[typed[n].alias(n) for n in SENSOR_COLUMNS],
             "schema_version", "station_id",
-            F.when(F.size(entries) > 0, F.to_json(F.map_from_entries(entries))).alias("unparsed_values"),
+            unparsed_values(unparsed).alias("unparsed_values"),
             F.concat(F.lit("kafka:"), F.col("topic"), F.lit("/"), F.col("partition").cast("string"))
             .alias("source_file"),
             F.col("offset").alias("source_offset"),
