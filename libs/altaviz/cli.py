@@ -193,8 +193,10 @@ def run(
         plan = build_plan(folder, notebooks_for(folder), simulated_as_of(plan, params, lakehouse_root))
         result = execute_pipeline(plan, root=lakehouse_root, spark=lambda: ctx.spark)
     from altaviz.stage_printers import print_gold, print_silver
+    from altaviz.stream_command import print_stream
 
-    printers = {"bronze": _print_report, "silver": print_silver, "gold": print_gold, "ml": ml_command.print_ml}
+    printers = {"bronze": _print_report, "bronze_stream": print_stream, "silver": print_silver, "gold": print_gold,
+                "ml": ml_command.print_ml}
     for document in exit_documents(result):
         printer = printers.get(document.get("stage"))
         if printer:

@@ -49,9 +49,15 @@ def ingest(
     out.print(f"Delta back end: {ctx.lakehouse.backend.name}", highlight=False)
     result = bronze_stream.run(ctx, endpoint, trigger=trigger, max_seconds=max_seconds, interval=interval,
                                max_offsets_per_trigger=max_events)
+    print_stream(result)
+
+
+def print_stream(result) -> None:
+    """One line for a streaming Bronze result (and one per dead-letter reason); nothing when it was skipped."""
     r = result.report
-    reasons = "".join(f"\n  dead-lettered: {n:,} {reason}" for reason, n in r.reasons.items())  # type: ignore[attr-defined]
-    out.print(f"bronze_stream: {r.batches} batch(es), {r.events_read:,} event(s) read, "  # type: ignore[attr-defined]
-              f"{r.rows_landed:,} new reading(s), {r.rows_duplicate:,} already present or repeated, "  # type: ignore[attr-defined]
-              f"{r.deadlettered:,} dead-lettered ({result.seconds:.1f}s){reasons}",  # type: ignore[attr-defined]
-              highlight=False, markup=False)
+    if r.skipped:
+        return
+    reasons = "".join(f"\n  dead-lettered: {n:,} {reason}" for reason, n in r.reasons.items())
+    out.print(f"bronze_stream: {r.batches} batch(es), {r.events_read:,} event(s) read, "
+              f"{r.rows_landed:,} new reading(s), {r.rows_duplicate:,} already present or repeated, "
+              f"{r.deadlettered:,} dead-lettered ({result.seconds:.1f}s){reasons}", highlight=False, markup=False)
