@@ -108,6 +108,8 @@ def simulate(
         raise UsageError(f"--to must be landing, eventhub or kafka (got {to!r})")
     if speed < 0:
         raise UsageError(f"--speed must be 0 or more (got {speed:g})")
+    if to == "landing" and (speed or namespace or hub):
+        raise UsageError("--speed, --namespace and --hub apply to --to eventhub or --to kafka")
     from altaviz.simulator import simulate as run_simulation
 
     replay = None

@@ -99,6 +99,11 @@ def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_
         (["sql", "select 1", "--format", "xml"], "--format must be one of table, json, csv"),
         (["ingest", "/no/such/file.parquet"], "no such file or directory: /no/such/file.parquet"),
         (["bench", "--repeat", "0"], "--repeat must be a positive integer"),
+        (["simulate", "--to", "pigeon"], "--to must be landing, eventhub or kafka"),
+        (["simulate", "--speed", "60"], "--speed, --namespace and --hub apply to --to eventhub or --to kafka"),
+        (["simulate", "--to", "eventhub"], "--to eventhub needs --namespace (Entra ID) or"),
+        (["stream", "ingest", "--trigger", "sometimes"], "--trigger must be available-now or continuous"),
+        (["stream", "ingest"], "no Event Hubs to read: set ALTAVIZ_EVENTHUBS_LISTEN_CONNECTION_STRING"),
         (["bench", "--scenario", "weekly"], "--scenario must be fleet-day, hourly or stream"),
         (["bench", "--scenario", "hourly", "--repeat", "24"], "--repeat is at most 23"),
         (["frobnicate"], "No such command 'frobnicate'"),
@@ -109,6 +114,7 @@ def test_run_lands_a_demo_fleet_reports_it_and_a_second_run_changes_nothing(tmp_
         (["quality", "release"], "Missing argument 'SILVER_RUN_ID'"),
     ],
     ids=["zero-compressors", "non-integer-days", "bad-date", "bad-format", "missing-file", "zero-repeat",
+         "unknown-sink", "speed-without-events", "eventhub-without-namespace", "bad-trigger", "stream-not-configured",
          "unknown-scenario", "too-many-hours", "unknown-command", "missing-query", "bad-as-of", "bad-alert-status",
          "bad-hold-status", "release-without-run-id"],
 )
@@ -122,7 +128,7 @@ def test_bad_arguments_give_one_line_and_a_non_zero_exit(argv, message, capsys):
     assert "Traceback" not in captured.err + captured.out
 
 
-@pytest.mark.parametrize("command", ["simulate", "ingest", "run", "sql", "bench", "alerts list", "alerts ack", "quality holds", "quality release",
+@pytest.mark.parametrize("command", ["simulate", "ingest", "run", "sql", "bench", "stream ingest", "alerts list", "alerts ack", "quality holds", "quality release",
                                      "pipeline run", "pipeline check", "fabric run-pipeline"])
 def test_every_command_has_help(command, capsys):
     """`altaviz <command> --help` describes the command and exits 0."""

@@ -29,7 +29,8 @@ class SendError(AltavizError):
 
 @dataclass
 class SendReport:
-    """What a send did: events offered, sent, in how many batches, set aside as too large, failed, retried."""
+    """What a send did: events offered, sent, in how many batches (AMQP; Kafka's are librdkafka's), set aside as
+    too large, failed, retried."""
 
     transport: str
     events: int = 0
@@ -51,7 +52,8 @@ class SendReport:
         extra += [f"{self.failed:,} failed"] if self.failed else []
         extra += [f"{self.retries} batch retr{'y' if self.retries == 1 else 'ies'}"] if self.retries else []
         tail = f"; {', '.join(extra)}" if extra else ""
-        return (f"{self.transport}: {self.sent:,} of {self.events:,} event(s) sent in {self.batches:,} batch(es), "
+        batches = f" in {self.batches:,} batch(es)" if self.transport == "eventhub" else ""
+        return (f"{self.transport}: {self.sent:,} of {self.events:,} event(s) sent{batches}, "
                 f"{self.rate:,.0f} events/s{tail}")
 
 
@@ -164,7 +166,6 @@ class KafkaSink:
             if produced % 5_000 == 0:
                 self.producer.poll(0)
         self.producer.poll(0)
-        report.batches = report.sent  # Kafka batches are the client's; count records as the unit
 
     def close(self, report: SendReport) -> None:
         self._report = report
@@ -172,7 +173,6 @@ class KafkaSink:
         if left:
             report.failed += left
             report.errors.append(f"{left:,} event(s) still undelivered after {self.flush_timeout:.0f} s")
-        report.batches = report.sent
 
 
 def eventhub_client(*, hub: str, namespace: str | None = None, connection_string: str | None = None) -> Any:
