@@ -19,6 +19,17 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
+def _check_options(*, compressors: int, days: int, repeat: int, history_days: int, scenario: str) -> None:
+    _positive("--compressors", compressors)
+    _positive("--days", days)
+    _positive("--repeat", repeat)
+    _positive("--history-days", history_days)
+    if scenario not in ("fleet-day", "hourly", "stream"):
+        raise UsageError(f"--scenario must be fleet-day, hourly or stream, got {scenario!r}")
+    if scenario == "hourly" and repeat > 23:
+        raise UsageError(f"--repeat is at most 23 for the hourly scenario (new hours of one day), got {repeat}")
+
+
 def bench(
     compressors: Annotated[int, typer.Option(help="Fleet size to time.")] = 4700,
     days: Annotated[int, typer.Option(help="Days of telemetry per run (fleet-day scenario).")] = 1,
@@ -39,14 +50,7 @@ def bench(
 
     Stages run on temporary lakehouses; ML scoring uses the model registered in --lakehouse-root.
     """
-    _positive("--compressors", compressors)
-    _positive("--days", days)
-    _positive("--repeat", repeat)
-    _positive("--history-days", history_days)
-    if scenario not in ("fleet-day", "hourly", "stream"):
-        raise UsageError(f"--scenario must be fleet-day, hourly or stream, got {scenario!r}")
-    if scenario == "hourly" and repeat > 23:
-        raise UsageError(f"--repeat is at most 23 for the hourly scenario (new hours of one day), got {repeat}")
+    _check_options(compressors=compressors, days=days, repeat=repeat, history_days=history_days, scenario=scenario)
     if scenario == "stream":
         from altaviz.bench_stream import run_stream_bench
 

@@ -110,7 +110,7 @@ def test_make_run_executes_the_repo_notebooks_so_editing_one_changes_the_run(tmp
     assert "Silver cleanse (nb_silver_cleanse) failed: ConfigError: as_of must be an ISO 8601 time" in done.stderr
     rows = {line.split("│")[1].strip(): line.split("│")[3].strip()
             for line in done.stdout.splitlines() if line.startswith("│")}
-    assert rows == {"Bronze ingest": "Succeeded", "Silver cleanse": "Failed", "Gold aggregate": "Skipped",
+    assert rows == {"Bronze ingest": "Succeeded", "Bronze stream": "Succeeded", "Silver cleanse": "Failed", "Gold aggregate": "Skipped",
                     "ML score": "Skipped", "Refresh SQL endpoint": "Skipped", "Report failure": "Failed"}
     assert "bronze:" in done.stdout and "gold:" not in done.stdout
     assert done.stderr.strip().splitlines()[-1].startswith(
@@ -121,5 +121,5 @@ def test_make_run_executes_the_repo_notebooks_so_editing_one_changes_the_run(tmp
     (journal,) = (tmp_path / "lh" / "lh_gold_curated.Lakehouse" / "Files" / "monitoring" / "runs").glob("*.jsonl")
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     assert [(r["stage"], r["status"]) for r in records if r["kind"] == "stage"] == [
-        ("bronze", "Succeeded"), ("silver", "Failed")]
+        ("bronze", "Succeeded"), ("bronze_stream", "Succeeded"), ("silver", "Failed")]
     assert [r["card"] for r in records if r["kind"] == "card"] == ["failure"]

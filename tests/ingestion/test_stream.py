@@ -140,3 +140,21 @@ def test_text_that_does_not_parse_gets_the_same_id_in_a_json_lines_file_and_in_a
     (row,) = ctx.lakehouse.read(TELEMETRY_RAW).collect()
     assert row.vibration_mms is None and row.gas_flow_mcf == 12.0 and row.discharge_pressure_psi == 990.0
     assert row.unparsed_values == '{"vibration_mms":"abc"}'
+
+
+def test_a_second_reader_of_the_checkpoint_steps_aside_while_a_stream_holds_it(spark, kafka_broker, kafka_topic,
+                                                                                tmp_path):
+    """A continuous `altaviz stream ingest` holds the lakehouse's stream lease: the pipeline's catch-up (or a
+    second CLI) says so and reads nothing, instead of racing it on the checkpoint's offset log."""
+    from altaviz.runner.lease import STREAM_LEASE_FILE, RunLease
+
+    root = tmp_path / "busy"
+    _send(kafka_broker, kafka_topic, root, units=3, malformed=False)
+    ctx = RunContext.create(spark, LocalLakehousePaths(str(root)))
+    with RunLease(root, "altaviz stream ingest (the continuous one)", name=STREAM_LEASE_FILE) as held:
+        assert held.try_acquire()
+        result = bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic))
+    assert result.report.skipped == "stream running" and "(altaviz stream ingest (the continuous one))" in (
+        result.report.message)
+    assert not ctx.lakehouse.exists(TELEMETRY_RAW)
+    assert bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic)).report.rows_landed > 0  # free again

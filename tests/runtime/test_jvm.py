@@ -91,7 +91,7 @@ def test_without_maven_central_the_set_up_says_so_in_one_line_and_goes_on(tmp_pa
 def test_the_module_has_a_usage_line(capsys):
     """An unknown subcommand prints the usage and exits 2."""
     assert jvm.main(["nonsense"]) == 2
-    assert "usage: python -m altaviz.runtime.jvm fetch|classpath" in capsys.readouterr().err
+    assert "usage: python -m altaviz.runtime.jvm fetch [--broker]|classpath" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("cores", "expected"), [("1", 1), ("3", 3), ("*", os.cpu_count() or 2)],

@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Self
 
 LEASE_FILE = "_altaviz_run.lease"
+#: Held by a running streaming Bronze query: one reader of a checkpoint at a time (see `altaviz.stages.bronze_stream`).
+STREAM_LEASE_FILE = "_altaviz_stream.lease"
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ class LeaseHolder:
 class RunLease:
     """An exclusive, non-blocking lease on a lakehouse root; use as a context manager after `acquire()`."""
 
-    def __init__(self, root: str | os.PathLike[str], command: str = "altaviz run") -> None:
-        self.path = Path(root) / LEASE_FILE
+    def __init__(self, root: str | os.PathLike[str], command: str = "altaviz run", *, name: str = LEASE_FILE) -> None:
+        self.path = Path(root) / name
         self.command = command
         self._fd: int | None = None
 

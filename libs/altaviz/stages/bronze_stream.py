@@ -167,6 +167,40 @@ def run(ctx: RunContext, endpoint: KafkaEndpoint | None, *, trigger: str = AVAIL
         report = StreamReport(query, "no Event Hubs endpoint configured: nothing to stream", query=query,
                               trigger=trigger, skipped="no endpoint")
         return StageResult("bronze_stream", 0, 0, round(time.perf_counter() - started, 3), report)
+    lease = _stream_lease(ctx, query)
+    if lease is not None and not lease.try_acquire():
+        holder = lease.holder().describe()
+        report = StreamReport(query, f"a stream is already reading into this lakehouse ({holder}): its batches "
+                              "land without this run", query=query, topic=endpoint.topic, trigger=trigger,
+                              skipped="stream running")
+        ctx.progress(f"bronze stream: {report.message}")
+        return StageResult("bronze_stream", 0, 0, round(time.perf_counter() - started, 3), report)
+    try:
+        tally = _drain(ctx, endpoint, trigger=trigger, max_seconds=max_seconds, interval=interval,
+                       max_offsets_per_trigger=max_offsets_per_trigger, query=query, started=started)
+    finally:
+        if lease is not None:
+            lease.release()
+    report = StreamReport(query, query=query, topic=endpoint.topic, trigger=trigger, batches=tally.batches,
+                          events_read=tally.events, rows_landed=tally.landed, rows_duplicate=tally.duplicate,
+                          deadlettered=tally.dead, reasons=dict(sorted(tally.reasons.items())))
+    return StageResult("bronze_stream", tally.events, tally.landed, round(time.perf_counter() - started, 3), report)
+
+
+def _stream_lease(ctx: RunContext, query: str):
+    """Locally, a lease on the query's checkpoint: a continuous `altaviz stream ingest` and the pipeline's catch-up
+    never read one checkpoint at once (two writers would race on its offset log). None on OneLake."""
+    if not ctx.paths.is_local:
+        return None
+    from altaviz.runner.lease import STREAM_LEASE_FILE, RunLease
+
+    return RunLease(ctx.paths.root, f"streaming Bronze ({query})",  # type: ignore[attr-defined]
+                    name=f"{STREAM_LEASE_FILE}.{query}" if query != QUERY else STREAM_LEASE_FILE)
+
+
+def _drain(ctx: RunContext, endpoint: KafkaEndpoint, *, trigger: str, max_seconds: float | None, interval: str,
+           max_offsets_per_trigger: int | None, query: str, started: float) -> _Tally:
+    """Run the query (restarting it past SPARK-55271, see `_replay_progress_bug`); the counts of its batches."""
     tally = _Tally()
 
     def each(batch: DataFrame, batch_id: int) -> None:
@@ -188,7 +222,4 @@ def run(ctx: RunContext, endpoint: KafkaEndpoint | None, *, trigger: str = AVAIL
                 raise
             ctx.progress("bronze stream: the batch a killed run left uncommitted was replayed and committed, then "
                          "Spark 4.1.1's Kafka source failed its progress report (SPARK-55271): restarting")
-    report = StreamReport(query, query=query, topic=endpoint.topic, trigger=trigger, batches=tally.batches,
-                          events_read=tally.events, rows_landed=tally.landed, rows_duplicate=tally.duplicate,
-                          deadlettered=tally.dead, reasons=dict(sorted(tally.reasons.items())))
-    return StageResult("bronze_stream", tally.events, tally.landed, round(time.perf_counter() - started, 3), report)
+    return tally
