@@ -28,6 +28,8 @@ LISTEN_SECRET = "eventhubs-listen-connection-string"
 OPERATOR_SECRETS = ("teams_webhook_url", "client_id", "client_secret", "logs_url")
 #: The pipeline `altaviz fabric run-pipeline --stack` runs (the `fabric_pipeline_id` output).
 MAIN_PIPELINE = "pl_altaviz_hourly"
+#: The pipeline's Event Hubs catch-up per `fabric.streaming` mode: off where the continuous job owns the checkpoint.
+STREAM_TRIGGERS = {"catch-up": "available-now", "continuous": "off"}
 
 
 def main() -> None:
@@ -69,7 +71,10 @@ def main() -> None:
         role_assignments=[{"principal_id": r.principal_id, "principal_type": r.principal_type, "role": r.role}
                           for r in config.fabric.workspace_roles],
         # Scheduled runs pass no parameters: the pipeline's defaults must name this environment and its vault.
-        pipeline_parameters={"environment": env, "key_vault_url": vault.vault_uri}))
+        pipeline_parameters={"environment": env, "key_vault_url": vault.vault_uri,
+                             "stream_trigger": STREAM_TRIGGERS[config.fabric.streaming]},
+        # The continuous streaming job reads the same vault; Key Vault URIs carry no spaces.
+        job_arguments={"environment": env, "key-vault-url": vault.vault_uri}))
 
     pipeline_principals = {"workspace": fabric.workspace_identity_id}
     if config.identities.pipeline_service_principal_object_id:
@@ -113,6 +118,8 @@ def main() -> None:
         "fabric_environment_published_version": fabric.published_version,
         "altaviz_wheel_version": built.version,
         "notebook_ids": fabric.notebook_ids,
+        "spark_job_definition_ids": fabric.spark_job_definition_ids,
+        "fabric_streaming": config.fabric.streaming,
         "pipeline_ids": fabric.pipeline_ids,
         "fabric_pipeline_id": fabric.pipeline_ids[MAIN_PIPELINE],
         "pipeline_schedule_ids": fabric.schedule_ids,

@@ -33,6 +33,7 @@ _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 _EMAIL_OR_GUID = r"^([^@\s]+@[^@\s]+\.[^@\s]+|" + _GUID[1:-1] + r")$"
 _IPV4_RANGE = r"^(\d{1,3}\.){3}\d{1,3}(/\d{1,2})?$"
 FABRIC_SKUS = ("F2", "F4", "F8", "F16", "F32", "F64", "F128", "F256", "F512", "F1024", "F2048")
+STREAMING_MODES = ("catch-up", "continuous")
 _REQUIRED = object()
 
 
@@ -112,10 +113,14 @@ class WorkspaceRole:
 
 @dataclass(frozen=True)
 class FabricConfig:
-    """The Fabric capacity, the pipeline schedule and who gets which workspace role."""
+    """The Fabric capacity, the pipeline schedule, how Event Hubs is read and who gets which workspace role."""
 
     capacity: CapacityConfig
     schedule_enabled: bool = setting(choices=(True, False), dev_default=False)
+    streaming: str = setting(choices=STREAMING_MODES, dev_default="catch-up",
+                             why="catch-up: the hourly pipeline drains Event Hubs before Silver; continuous: the "
+                                 "sjd_bronze_stream Spark Job Definition reads it and the pipeline's catch-up "
+                                 "steps aside (one reader per checkpoint)")
     workspace_roles: tuple[WorkspaceRole, ...] = setting(default=())
 
 

@@ -1,5 +1,5 @@
-"""Fabric through its REST API: workspace, lakehouses, an Environment with the altaviz wheel, notebooks, pipelines
-and their schedules, with lakehouse/notebook ids rebound as each item is deployed.
+"""Fabric through its REST API: workspace, lakehouses, an Environment with the altaviz wheel, notebooks, Spark Job
+Definitions, pipelines and their schedules, with lakehouse/notebook ids rebound as each item is deployed.
 """
 
 from __future__ import annotations
@@ -18,17 +18,21 @@ from altaviz.deploy.fabric_resources import (
     FabricLakehouse,
     FabricNotebook,
     FabricSchedule,
+    FabricSparkJobDefinition,
     FabricWorkspace,
     LakehouseArgs,
     NotebookArgs,
     ScheduleArgs,
+    SparkJobDefinitionArgs,
     WorkspaceArgs,
 )
 from altaviz.deploy.wheel import BuiltWheel
-from altaviz.fabric.gitformat import find_items, read_notebook, read_pipeline
+from altaviz.fabric.gitformat import find_items, read_notebook, read_pipeline, read_spark_job
 from altaviz.lakehouse.paths import LAKEHOUSES
 
 ENVIRONMENT_ITEM = "altaviz_runtime"
+#: The default lakehouse of every Spark Job Definition (the streaming job's checkpoints live in its Files).
+JOB_LAKEHOUSE = "lh_bronze_raw"
 
 
 @dataclass
@@ -39,6 +43,7 @@ class FabricArgs:
     Lakehouses keep their product names in every workspace: notebooks find them by name, and lakehouse names
     allow only letters, digits and underscores. `pipeline_parameters` become the default values of those
     parameters in every pipeline (each must declare them): scheduled runs pass no parameters and use these.
+    `job_arguments` are appended to every Spark Job Definition's command line as `--name value`.
     """
 
     workspace_name: str
@@ -52,6 +57,7 @@ class FabricArgs:
     role_assignments: Sequence[Mapping[str, Input[str]]] = field(default_factory=list)
     lakehouses: Sequence[str] = LAKEHOUSES
     pipeline_parameters: Mapping[str, Input[str]] = field(default_factory=dict)
+    job_arguments: Mapping[str, Input[str]] = field(default_factory=dict)
 
 
 class FabricDeployment(ComponentResource):
@@ -64,6 +70,7 @@ class FabricDeployment(ComponentResource):
     environment_id: Output[str]
     published_version: Output[str]
     notebook_ids: dict[str, Output[str]]
+    spark_job_definition_ids: dict[str, Output[str]]
     pipeline_ids: dict[str, Output[str]]
     schedule_ids: dict[str, Output[str]]
 
@@ -90,6 +97,15 @@ class FabricDeployment(ComponentResource):
             notebooks[platform.display_name] = notebook
             logical_ids[platform.logical_id] = notebook.notebook_id
 
+        jobs: dict[str, FabricSparkJobDefinition] = {}
+        for folder in find_items(args.notebooks_root, "SparkJobDefinition"):
+            platform = read_spark_job(folder).platform
+            jobs[platform.display_name] = FabricSparkJobDefinition(
+                f"{name}-{platform.display_name}", SparkJobDefinitionArgs(
+                    workspace_id=workspace_id, folder=folder, environment_id=environment.environment_id,
+                    lakehouse_id=lakehouses[JOB_LAKEHOUSE].lakehouse_id, arguments=dict(args.job_arguments),
+                    display_name=args.item_name(platform.display_name)), child)
+
         pipelines: dict[str, FabricDataPipeline] = {}
         schedules: dict[str, FabricSchedule] = {}
         for folder in find_items(args.pipelines_root, "DataPipeline"):
@@ -113,11 +129,13 @@ class FabricDeployment(ComponentResource):
         self.environment_id = environment.environment_id
         self.published_version = environment.published_version
         self.notebook_ids = {n: r.notebook_id for n, r in notebooks.items()}
+        self.spark_job_definition_ids = {n: r.spark_job_definition_id for n, r in jobs.items()}
         self.pipeline_ids = {n: r.pipeline_id for n, r in pipelines.items()}
         self.schedule_ids = {n: r.schedule_id for n, r in schedules.items()}
         self.register_outputs({
             "workspace_id": self.workspace_id, "workspace_identity_id": self.workspace_identity_id,
             "lakehouse_ids": self.lakehouse_ids, "sql_endpoint_ids": self.sql_endpoint_ids,
             "environment_id": self.environment_id, "published_version": self.published_version,
-            "notebook_ids": self.notebook_ids, "pipeline_ids": self.pipeline_ids, "schedule_ids": self.schedule_ids,
+            "notebook_ids": self.notebook_ids, "spark_job_definition_ids": self.spark_job_definition_ids,
+            "pipeline_ids": self.pipeline_ids, "schedule_ids": self.schedule_ids,
         })

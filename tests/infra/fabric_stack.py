@@ -10,7 +10,7 @@ from typing import Any
 from fake_fabric import FakeFabric
 from provider_protocol import Engine
 
-from altaviz.deploy.fabric_lifecycle import data_pipeline_inputs, notebook_inputs
+from altaviz.deploy.fabric_lifecycle import data_pipeline_inputs, notebook_inputs, spark_job_inputs
 from altaviz.deploy.fabric_resources import (
     DataPipelineProvider,
     EnvironmentProvider,
@@ -73,6 +73,13 @@ def pipeline_inputs(fake: FakeFabric, ws: str, folder: Path, notebook_ids: dict[
     return {"workspace_id": ws, "folder": str(folder), "notebook_ids": notebook_ids,
             "parameter_defaults": defaults or {}, "api_url": fake.base_url, "item_type": "DataPipeline",
             **data_pipeline_inputs(ws, folder, notebook_ids, parameter_defaults=defaults)}
+
+
+def sjd_inputs(fake: FakeFabric, ws: str, folder: Path, env: str | None = None, lakehouse: str | None = None,
+               arguments: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"workspace_id": ws, "folder": str(folder), "environment_id": env, "lakehouse_id": lakehouse,
+            "arguments": arguments or {}, "api_url": fake.base_url, "item_type": "SparkJobDefinition",
+            **spark_job_inputs(folder, environment_id=env, lakehouse_id=lakehouse, arguments=arguments)}
 
 
 def schedule_inputs(fake: FakeFabric, ws: str, item: str, **extra: Any) -> dict[str, Any]:

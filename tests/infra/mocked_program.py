@@ -66,6 +66,7 @@ _FABRIC_OUTPUTS = {
     "Environment": ("environment_id",),
     "Notebook": ("notebook_id",),
     "DataPipeline": ("pipeline_id",),
+    "SparkJobDefinition": ("spark_job_definition_id",),
     "Schedule": ("schedule_id",),
 }
 
@@ -286,12 +287,12 @@ def config_values_for(stack: str, overrides: Mapping[str, Any] | None = None) ->
 
 
 #: The stacks the tests run: the two real ones, a personal stack on the dev example (shared capacity) and one
-#: that creates its own capacity with nothing but admins set (so the dev defaults apply).
+#: that creates its own capacity with nothing but admins set (so the dev defaults apply) and streams continuously.
 TEST_STACKS: Mapping[str, Mapping[str, Any]] = {
     "staging": {},
     "prod": {},
     "dev-alice": {},
-    "dev-bob": {"altaviz:fabric": {"capacity": {"admins": ["bob@altaviz.example"]}}},
+    "dev-bob": {"altaviz:fabric": {"capacity": {"admins": ["bob@altaviz.example"]}, "streaming": "continuous"}},
 }
 
 

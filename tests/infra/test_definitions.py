@@ -14,9 +14,17 @@ from altaviz.deploy.definitions import (
     decode_parts,
     notebook_definition,
     pipeline_definition,
+    spark_job_definition,
 )
 from altaviz.errors import PipelineError
-from altaviz.fabric.gitformat import find_items, parse_notebook_source, read_notebook, read_notebooks, read_pipeline
+from altaviz.fabric.gitformat import (
+    find_items,
+    parse_notebook_source,
+    read_notebook,
+    read_notebooks,
+    read_pipeline,
+    read_spark_job,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "fabric_notebooks"
@@ -25,6 +33,8 @@ BRONZE = NOTEBOOKS / "nb_bronze_ingest.Notebook"
 WS = "11111111-2222-3333-4444-555555555555"
 ENV = "66666666-7777-8888-9999-000000000000"
 ZERO = "00000000-0000-0000-0000-000000000000"
+STREAM_JOB = NOTEBOOKS / "sjd_bronze_stream.SparkJobDefinition"
+LAKEHOUSE = "12121212-3434-5656-7878-909090909090"
 
 
 def deployed_ids() -> dict[str, str]:
@@ -202,8 +212,61 @@ def test_content_hash_does_not_depend_on_part_order():
     assert content_hash(parts) != content_hash(parts[:1])
 
 
+def test_spark_job_definition_is_v2_with_settings_main_file_and_platform_bound_to_the_deployment():
+    """The streaming job goes out as SparkJobDefinitionV2: its settings name the deployed Environment and default
+    lakehouse and carry the stack's arguments after the repo's own; the main file travels inline, byte for byte."""
+    definition = spark_job_definition(STREAM_JOB, environment_id=ENV, lakehouse_id=LAKEHOUSE, arguments={
+        "key-vault-url": "https://kv-altaviz.vault.azure.net/", "environment": "prod"})
+    parts = decode_parts(definition.parts)
+    assert definition.format == "SparkJobDefinitionV2" and definition.item_type == "SparkJobDefinition"
+    assert sorted(parts) == [".platform", "Main/bronze_stream_job.py", "SparkJobDefinitionV1.json"]
+    settings = json.loads(parts["SparkJobDefinitionV1.json"])
+    assert (settings["environmentArtifactId"], settings["defaultLakehouseArtifactId"]) == (ENV, LAKEHOUSE)
+    assert settings["commandLineArguments"] == ("--trigger continuous --environment prod "
+                                                "--key-vault-url https://kv-altaviz.vault.azure.net/")
+    assert settings["retryPolicy"] == {"policyType": "SimpleRetry",
+                                       "policyProperties": {"retryCount": -1, "intervalBetweenRetriesInSeconds": 60}}
+    assert parts["Main/bronze_stream_job.py"] == (STREAM_JOB / "Main" / "bronze_stream_job.py").read_bytes()
+    assert definition.content_hash == spark_job_definition(STREAM_JOB, environment_id=ENV, lakehouse_id=LAKEHOUSE,
+                                                           arguments={"environment": "prod", "key-vault-url":
+                                                                      "https://kv-altaviz.vault.azure.net/"}
+                                                           ).content_hash
+    assert definition.content_hash != spark_job_definition(STREAM_JOB, environment_id=ENV).content_hash
+
+
+def test_spark_job_argument_with_a_space_is_refused():
+    """Fabric splits the command line on spaces: a value holding one would arrive as two arguments."""
+    with pytest.raises(PipelineError, match="argument --environment 'pro d' must be one non-empty word"):
+        spark_job_definition(STREAM_JOB, arguments={"environment": "pro d"})
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: s.update(retryPolicy={"policyType": "Exponential"}), "retryPolicy must be"),
+    (lambda s: s.update(retryPolicy={"policyType": "SimpleRetry", "policyProperties": {"retryCount": 0}}),
+     "retryPolicy must be"),
+    (lambda s: s.update(retryPolicy={"policyType": "SimpleRetry", "policyProperties": {
+        "retryCount": 3, "intervalBetweenRetriesInSeconds": 90000}}), "retryPolicy must be"),
+    (lambda s: s.update(executableFile="other.py"), "executableFile must be the name of the one file in Main/"),
+    (lambda s: s.update(language="Scala"), "language must be 'Python'"),
+    (lambda s: s.update(mainClas="x"), "unknown properties mainClas"),
+    (lambda s: s.update(additionalLibraryUris=["helpers.py"]), "additionalLibraryUris must name exactly"),
+], ids=["policy-type", "zero-retries", "interval-over-a-day", "main-missing", "language", "typo", "lib-missing"])
+def test_a_spark_job_folder_fabric_would_refuse_is_refused_naming_the_file(tmp_path, change, message):
+    """Settings Fabric answers 400 to (or that would not run the repo's main file) fail before any deployment."""
+    folder = tmp_path / STREAM_JOB.name
+    shutil.copytree(STREAM_JOB, folder)
+    settings = json.loads((folder / "SparkJobDefinitionV1.json").read_text())
+    change(settings)
+    (folder / "SparkJobDefinitionV1.json").write_text(json.dumps(settings))
+    with pytest.raises(PipelineError, match=message) as caught:
+        read_spark_job(folder)
+    assert "SparkJobDefinitionV1.json" in str(caught.value)
+
+
 def test_every_repo_item_builds():
-    """All repo notebooks and pipelines build into definitions (bound to made-up ids)."""
+    """All repo notebooks, Spark Job Definitions and pipelines build into definitions (bound to made-up ids)."""
+    for folder in find_items(NOTEBOOKS, "SparkJobDefinition"):
+        assert spark_job_definition(folder, environment_id=ENV, lakehouse_id=LAKEHOUSE).content_hash
     for folder in find_items(NOTEBOOKS, "Notebook"):
         assert notebook_definition(folder, environment_id=ENV, workspace_id=WS).content_hash
     for folder in find_items(REPO / "pipelines", "DataPipeline"):

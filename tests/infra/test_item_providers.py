@@ -6,11 +6,16 @@ import json
 from typing import Any
 
 import pytest
-from fabric_stack import lakehouse_inputs, nb_inputs, pipeline_inputs, sent_parts
+from fabric_stack import lakehouse_inputs, nb_inputs, pipeline_inputs, sent_parts, sjd_inputs
 from provider_protocol import Plan
 
 from altaviz.deploy.fabric_lifecycle import UNKNOWN
-from altaviz.deploy.fabric_resources import DataPipelineProvider, LakehouseProvider, NotebookProvider
+from altaviz.deploy.fabric_resources import (
+    DataPipelineProvider,
+    LakehouseProvider,
+    NotebookProvider,
+    SparkJobDefinitionProvider,
+)
 from altaviz.fabric.gitformat import find_items, read_pipeline
 
 # ----- lakehouse
@@ -168,3 +173,47 @@ def test_preview_with_unknown_values_reports_changes_without_calling_fabric(fake
     assert engine.preview("nb", NotebookProvider(), {**inputs, "workspace_id": UNKNOWN}) == \
         Plan("replace", ("workspace_id",))
     assert fake_fabric.calls == []
+
+
+# ----- Spark Job Definitions
+
+def test_streaming_job_is_created_as_v2_then_rewritten_only_when_its_binding_changes(fake_fabric, engine, checkout):
+    """Created with its V2 definition (checked against the spec by the fake); the same inputs again make no call;
+    a new vault URL rewrites the definition in place (one updateDefinition, same item)."""
+    ws = fake_fabric.add_workspace("ws")
+    folder = checkout / "fabric_notebooks" / "sjd_bronze_stream.SparkJobDefinition"
+
+    def inputs(vault: str) -> dict[str, Any]:
+        return sjd_inputs(fake_fabric, ws, folder, env="env-1", lakehouse="lh-1",
+                          arguments={"environment": "staging", "key-vault-url": vault})
+
+    made = engine.up("sjd", SparkJobDefinitionProvider(), inputs("https://one.vault.azure.net/"))
+    job = made["spark_job_definition_id"]
+    assert fake_fabric.items[job]["type"] == "SparkJobDefinition" and made["adopted"] is False
+    assert fake_fabric.definitions[job]["format"] == "SparkJobDefinitionV2"
+    settings = json.loads(sent_parts(fake_fabric, job)["SparkJobDefinitionV1.json"])
+    assert settings["commandLineArguments"].endswith("--key-vault-url https://one.vault.azure.net/")
+    fake_fabric.calls.clear()
+
+    engine.up("sjd", SparkJobDefinitionProvider(), inputs("https://one.vault.azure.net/"))
+    assert fake_fabric.writes == []
+    engine.up("sjd", SparkJobDefinitionProvider(), inputs("https://two.vault.azure.net/"))
+
+    assert fake_fabric.write_paths() == [f"POST /v1/workspaces/{ws}/items/{job}/updateDefinition"]
+    settings = json.loads(sent_parts(fake_fabric, job)["SparkJobDefinitionV1.json"])
+    assert settings["commandLineArguments"].endswith("--key-vault-url https://two.vault.azure.net/")
+
+
+def test_an_existing_streaming_job_is_adopted_and_left_behind_on_destroy(fake_fabric, engine, checkout):
+    """A Spark Job Definition of the same name made by hand is adopted, given the repo's definition, and kept
+    when the stack is destroyed (it was not the stack's to delete)."""
+    ws = fake_fabric.add_workspace("ws")
+    existing = fake_fabric.add_item(ws, "SparkJobDefinition", "sjd_bronze_stream")
+    folder = checkout / "fabric_notebooks" / "sjd_bronze_stream.SparkJobDefinition"
+
+    outs = engine.up("sjd", SparkJobDefinitionProvider(), sjd_inputs(fake_fabric, ws, folder, env="env-1"))
+
+    assert (outs["spark_job_definition_id"], outs["adopted"]) == (existing, True)
+    assert "Main/bronze_stream_job.py" in sent_parts(fake_fabric, existing)
+    engine.delete("sjd")
+    assert existing in fake_fabric.items

@@ -60,13 +60,16 @@ ALL_STACKS = ("staging", "prod", "dev-alice", "dev-bob")
 #: What differs per stack, as the stack files (and the dev defaults) say.
 EXPECTED = {
     "staging": {"partitions": 4, "retention_hours": 24, "throughput": 1, "auto_inflate": 0, "zones": False,
-                "kv_default": "Allow", "la_days": 30, "capacity_sku": "F2", "schedule": True},
+                "kv_default": "Allow", "la_days": 30, "capacity_sku": "F2", "schedule": True,
+                "stream": "available-now"},
     "prod": {"partitions": 16, "retention_hours": 168, "throughput": 2, "auto_inflate": 8, "zones": True,
-             "kv_default": "Deny", "la_days": 90, "capacity_sku": "F8", "schedule": True},
+             "kv_default": "Deny", "la_days": 90, "capacity_sku": "F8", "schedule": True, "stream": "available-now"},
     "dev-alice": {"partitions": 2, "retention_hours": 24, "throughput": 1, "auto_inflate": 0, "zones": False,
-                  "kv_default": "Allow", "la_days": 30, "capacity_sku": None, "schedule": False},
+                  "kv_default": "Allow", "la_days": 30, "capacity_sku": None, "schedule": False,
+                  "stream": "available-now"},
     "dev-bob": {"partitions": 2, "retention_hours": 24, "throughput": 1, "auto_inflate": 0, "zones": False,
-                "kv_default": "Allow", "la_days": 30, "capacity_sku": "F2", "schedule": False},
+                "kv_default": "Allow", "la_days": 30, "capacity_sku": "F2", "schedule": False,
+                "stream": "off"},
 }
 
 
@@ -383,9 +386,37 @@ def test_scheduled_runs_default_to_the_stack_environment_and_its_key_vault(stack
     vault_uri = f"https://{rec.one(VAULT)['inputs']['vaultName']}.vault.azure.net/"
     assert (defaults["environment"], defaults["key_vault_url"]) == (stack, vault_uri)
     assert rec.outputs["key_vault_uri"] == vault_uri
-    assert pipeline["parameter_defaults"] == {"environment": stack, "key_vault_url": vault_uri}
+    assert pipeline["parameter_defaults"] == {"environment": stack, "key_vault_url": vault_uri,
+                                              "stream_trigger": EXPECTED[stack]["stream"]}
+    assert defaults["stream_trigger"] == EXPECTED[stack]["stream"]
     repo = read_pipeline(REPO / "pipelines" / "pl_altaviz_hourly.DataPipeline").parameters
     assert defaults["sql_endpoint_lakehouses"] == repo["sql_endpoint_lakehouses"]["defaultValue"]
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_the_streaming_job_runs_the_wheel_on_bronze_with_the_stack_vault_and_retries(stacks, stack):
+    """`sjd_bronze_stream` is deployed in the workspace with the Environment, lh_bronze_raw as its default
+    lakehouse, its inline main file, a retry policy, and the stack's environment and vault on its command line."""
+    rec = stacks[stack]
+    (job,) = rec.fabric("SparkJobDefinition")
+    inputs = job["inputs"]
+    prefix = "" if stack in AZURE_STACKS else f"{stack}-"
+    assert (inputs["display_name"], inputs["workspace_id"]) == (f"{prefix}sjd_bronze_stream",
+                                                                 rec.outputs["fabric_workspace_id"])
+    assert inputs["format"] == "SparkJobDefinitionV2"
+    parts = decode_parts(inputs["parts"])
+    settings = json.loads(parts["SparkJobDefinitionV1.json"])
+    vault_uri = f"https://{rec.one(VAULT)['inputs']['vaultName']}.vault.azure.net/"
+    assert settings["environmentArtifactId"] == rec.outputs["fabric_environment_id"]
+    assert settings["defaultLakehouseArtifactId"] == rec.outputs["lakehouse_ids"]["lh_bronze_raw"]
+    assert settings["commandLineArguments"] == (f"--trigger continuous --environment {stack} "
+                                                f"--key-vault-url {vault_uri}")
+    assert settings["retryPolicy"]["policyType"] == "SimpleRetry"
+    assert parts[f"Main/{settings['executableFile']}"] == (
+        REPO / "fabric_notebooks" / "sjd_bronze_stream.SparkJobDefinition" / "Main" / "bronze_stream_job.py"
+    ).read_bytes()
+    assert rec.outputs["spark_job_definition_ids"] == {"sjd_bronze_stream": job["id"]}
+    assert rec.outputs["fabric_streaming"] == ("continuous" if EXPECTED[stack]["stream"] == "off" else "catch-up")
 
 
 @pytest.mark.parametrize("stack", ALL_STACKS)

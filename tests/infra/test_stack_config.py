@@ -52,8 +52,12 @@ def test_stack_files_load():
     ("prod", prod_values(**{"altaviz:fabric": '{"capacity": {"sku": "P1", "admins": ["a@b.example"]}, '
                                               '"schedule_enabled": true}'}),
      r"altaviz:fabric.capacity.sku: 'P1' is not allowed; allowed: F2, F4"),
-    ("prod", prod_values(**{"altaviz:fabric": '{"capacity": {}, "schedule_enabled": true}'}),
+    ("prod", prod_values(**{"altaviz:fabric": '{"capacity": {}, "schedule_enabled": true, '
+                                              '"streaming": "catch-up"}'}),
      r"altaviz:fabric.capacity: give id .* or admins"),
+    ("prod", prod_values(**{"altaviz:fabric": '{"capacity": {"sku": "F8", "admins": ["a@b.example"]}, '
+                                              '"schedule_enabled": true, "streaming": "always"}'}),
+     r"altaviz:fabric.streaming: 'always' is not allowed; allowed: catch-up, continuous"),
     ("prod", prod_values(**{"altaviz:fabric": '{"capacity": {"id": "not-a-guid"}, "schedule_enabled": true}'}),
      r"altaviz:fabric.capacity.id: 'not-a-guid' is not valid: the Fabric capacity id"),
     ("prod", prod_values(**{"altaviz:fabric": '{"capacity": {"id": "2f9c1e47-0b6d-4a8e-9f3c-7d5b1a2e4c6f"}, '
@@ -70,7 +74,7 @@ def test_stack_files_load():
     ("dev-Alice", prod_values(), r"stack 'dev-Alice' is not one of"),
     ("dev-alice", {"azure-native:location": "southcentralus"}, r"altaviz:fabric.capacity: give id"),
 ], ids=["missing-section", "unknown-section", "missing-key", "too-many-partitions", "out-of-range", "unknown-nested-key",
-        "bad-choice", "missing-location", "bad-capacity-sku", "no-capacity", "bad-guid", "bad-bool",
+        "bad-choice", "missing-location", "bad-capacity-sku", "no-capacity", "bad-streaming", "bad-guid", "bad-bool",
         "missing-producer", "bad-suffix", "auto-inflate-below-base", "bad-stack", "bad-dev-name", "dev-no-capacity"])
 def test_invalid_config_is_refused_with_the_key_and_allowed_values(stack, values, message):
     """A missing, unknown or invalid key fails with a ConfigError naming it and what would be valid."""

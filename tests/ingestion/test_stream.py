@@ -158,3 +158,49 @@ def test_a_second_reader_of_the_checkpoint_steps_aside_while_a_stream_holds_it(s
         result.report.message)
     assert not ctx.lakehouse.exists(TELEMETRY_RAW)
     assert bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic)).report.rows_landed > 0  # free again
+
+
+def test_the_pipeline_catch_up_steps_aside_when_the_continuous_job_owns_the_hub(spark, kafka_broker, kafka_topic,
+                                                                             tmp_path):
+    """`stream_trigger=off` (a stack streaming continuously) skips the catch-up with the reason and reads nothing."""
+    root = tmp_path / "continuous-stack"
+    _send(kafka_broker, kafka_topic, root, units=2, malformed=False)
+    ctx = RunContext.create(spark, LocalLakehousePaths(str(root)))
+
+    result = bronze_stream.run(ctx, kafka_broker.endpoint(kafka_topic), trigger=bronze_stream.OFF)
+
+    assert (result.report.skipped, result.rows_in) == ("continuous job", 0)
+    assert "continuous streaming job" in result.report.message
+    assert not ctx.lakehouse.exists(TELEMETRY_RAW)
+
+
+@pytest.mark.slow
+def test_the_spark_job_main_file_streams_continuously_and_fails_loudly_without_a_hub(kafka_broker, kafka_topic,
+                                                                                     tmp_path):
+    """The deployed Spark Job Definition's own main file, run as Fabric runs it (a Python process with its
+    command-line arguments), streams the hub into Bronze until --max-seconds; with no hub configured it exits 1
+    instead of "succeeding" without streaming (so its retry policy, not silence, follows)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    main = (Path(__file__).resolve().parents[2] / "fabric_notebooks" / "sjd_bronze_stream.SparkJobDefinition" /
+            "Main" / "bronze_stream_job.py")
+    root = tmp_path / "job"
+    report = _send(kafka_broker, kafka_topic, root, units=3, malformed=False)
+    env = {**os.environ, **kafka_broker.environment(kafka_topic), "ALTAVIZ_DRIVER_MEMORY": "1g"}
+    done = subprocess.run([sys.executable, str(main), "--trigger", "continuous", "--max-seconds", "45",
+                           "--lakehouse-root", str(root)], capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    details = result["details"]
+    assert (details["trigger"], details["events_read"]) == ("continuous", report.readings)
+    assert details["rows_landed"] + details["rows_duplicate"] == report.readings and details["rows_landed"] > 0
+
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("ALTAVIZ_EVENTHUBS")}
+    done = subprocess.run([sys.executable, str(main), "--lakehouse-root", str(tmp_path / "none")], capture_output=True,
+                          text=True, env=bare, timeout=300, check=False)
+    assert done.returncode == 1
+    assert "sjd_bronze_stream: error: nothing streamed (no endpoint)" in done.stderr.strip().splitlines()[-1]

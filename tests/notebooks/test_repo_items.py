@@ -104,7 +104,9 @@ def test_the_medallion_pipeline_chains_the_stages_and_refreshes_the_sql_endpoint
     assert "pipeline().parameters.as_of" in silver["as_of"] and "pipeline().TriggerTime" in silver["as_of"]
     assert plan.activities[2].retry == 0, "a retried Silver would find nothing new and let a blocked run through"
     stream = {p.name: p.value for p in plan.activities[1].parameters}
-    assert stream["trigger"] == "available-now", "the hourly catch-up drains the hub and stops"
+    assert stream["trigger"] == "@pipeline().parameters.stream_trigger"
+    parameters = read_pipeline(REPO / "pipelines" / "pl_altaviz_hourly.DataPipeline").parameters
+    assert parameters["stream_trigger"]["defaultValue"] == "available-now", "the catch-up drains the hub and stops"
 
 
 def test_the_medallion_pipeline_runs_hourly():

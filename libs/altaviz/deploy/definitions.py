@@ -8,6 +8,9 @@ what lets a deployment tell "unchanged" from "changed" without asking Fabric.
 - Data pipelines: `pipeline-content.json` with every TridentNotebook activity's `notebookId` (a repo logicalId)
   replaced by the deployed notebook id and its `workspaceId` by the target workspace, and chosen pipeline
   parameters' `defaultValue` set for the environment (scheduled runs pass no parameters), plus `.platform`.
+- Spark Job Definitions: `SparkJobDefinitionV1.json` with the deployed Environment and default lakehouse bound and
+  the stack's arguments appended to `commandLineArguments`, the inline `Main/` and `Libs/` files, plus `.platform`;
+  format `SparkJobDefinitionV2`.
 """
 
 from __future__ import annotations
@@ -28,14 +31,17 @@ from altaviz.fabric.gitformat import (
     PIPELINE_FILE,
     PLATFORM_FILE,
     PLATFORM_SCHEMA,
+    SPARK_JOB_FILE,
     Platform,
     read_notebook,
     read_pipeline,
+    read_spark_job,
 )
 
 NOTEBOOK_FORMAT = "fabricGitSource"
 PAYLOAD_TYPE = "InlineBase64"
 NOTEBOOK_ACTIVITY = "TridentNotebook"
+SPARK_JOB_FORMAT = "SparkJobDefinitionV2"
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,43 @@ def pipeline_definition(folder: Path, *, workspace_id: str, notebook_ids: Mappin
     parts = (part(PIPELINE_FILE, body),
              part(PLATFORM_FILE, platform_content(item.platform, display_name=display_name, description=description)))
     return _definition(item.platform, None, parts, display_name, description)
+
+
+def spark_job_definition(folder: Path, *, environment_id: str | None = None, lakehouse_id: str | None = None,
+                         arguments: Mapping[str, str] | None = None, display_name: str | None = None,
+                         description: str | None = None) -> ItemDefinition:
+    """The definition of a `<name>.SparkJobDefinition` folder bound to the deployed Environment and lakehouse.
+
+    Args:
+        folder: the Spark Job Definition folder.
+        environment_id: the deployed Environment (`environmentArtifactId`); left as written if None.
+        lakehouse_id: the deployed default lakehouse (`defaultLakehouseArtifactId`); left as written if None.
+        arguments: `--name value` pairs appended to `commandLineArguments`, in name order (values must not hold
+            spaces: Fabric splits the arguments on them).
+        display_name: the deployed name; the `.platform` name if None.
+        description: the deployed description; the `.platform` description if None.
+
+    Raises:
+        PipelineError: the folder is not a valid Spark Job Definition, or an argument value holds whitespace.
+    """
+    item = read_spark_job(Path(folder))
+    settings = copy.deepcopy(item.settings)
+    if environment_id is not None:
+        settings["environmentArtifactId"] = environment_id
+    if lakehouse_id is not None:
+        settings["defaultLakehouseArtifactId"] = lakehouse_id
+    extra = []
+    for name, value in sorted((arguments or {}).items()):
+        if not value or any(c.isspace() for c in str(value)):
+            raise PipelineError(f"{item.settings_path}: argument --{name} {value!r} must be one non-empty word "
+                                "(Fabric splits commandLineArguments on spaces)")
+        extra += [f"--{name}", str(value)]
+    settings["commandLineArguments"] = " ".join([*str(settings.get("commandLineArguments") or "").split(), *extra])
+    body = (json.dumps(settings, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    parts = (part(SPARK_JOB_FILE, body), part(f"Main/{item.main.name}", item.main.read_bytes()),
+             *(part(f"Libs/{lib.name}", lib.read_bytes()) for lib in item.libs),
+             part(PLATFORM_FILE, platform_content(item.platform, display_name=display_name, description=description)))
+    return _definition(item.platform, SPARK_JOB_FORMAT, parts, display_name, description)
 
 
 def _notebook_activities(node: Any) -> Iterator[dict[str, Any]]:

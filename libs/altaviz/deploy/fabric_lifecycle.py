@@ -25,11 +25,12 @@ from altaviz.deploy.definitions import (
     decode_parts,
     notebook_definition,
     pipeline_definition,
+    spark_job_definition,
 )
 from altaviz.fabric.client import DEFAULT_BASE_URL, FabricClient
 from altaviz.fabric.credentials import fabric_token_provider
 from altaviz.fabric.gitformat import PLATFORM_FILE
-from altaviz.fabric.items import DataPipelines, ItemRef, Lakehouses, Notebooks, WorkspaceItems
+from altaviz.fabric.items import DataPipelines, ItemRef, Lakehouses, Notebooks, SparkJobDefinitions, WorkspaceItems
 from altaviz.fabric.jobs import Schedules
 
 DEFAULT_API_URL = DEFAULT_BASE_URL
@@ -58,6 +59,15 @@ def data_pipeline_inputs(workspace_id: str, folder: str | Path, notebook_ids: Ma
     return _definition_inputs(pipeline_definition(Path(folder), workspace_id=workspace_id, notebook_ids=notebook_ids,
                                                   parameter_defaults=parameter_defaults, display_name=display_name,
                                                   description=description))
+
+
+def spark_job_inputs(folder: str | Path, *, environment_id: str | None = None, lakehouse_id: str | None = None,
+                     arguments: Mapping[str, str] | None = None, display_name: str | None = None,
+                     description: str | None = None) -> dict[str, Any]:
+    """The definition-derived inputs of a Spark Job Definition resource: Environment, lakehouse, arguments bound."""
+    return _definition_inputs(spark_job_definition(Path(folder), environment_id=environment_id,
+                                                   lakehouse_id=lakehouse_id, arguments=arguments,
+                                                   display_name=display_name, description=description))
 
 
 def _definition_inputs(definition: ItemDefinition) -> dict[str, Any]:
@@ -269,6 +279,13 @@ class DataPipelineHandler(DefinitionItemHandler):
 
     items_class = DataPipelines
     id_output = "pipeline_id"
+
+
+class SparkJobDefinitionHandler(DefinitionItemHandler):
+    """A Spark Job Definition from a repo folder (V2: settings plus inline main file)."""
+
+    items_class = SparkJobDefinitions
+    id_output = "spark_job_definition_id"
 
 
 class ScheduleHandler(Handler):

@@ -1,4 +1,5 @@
-"""Pulumi dynamic resources for Fabric: workspace, lakehouse, environment, notebook, data pipeline, schedule.
+"""Pulumi dynamic resources for Fabric: workspace, lakehouse, environment, notebook, data pipeline, Spark Job
+Definition, schedule.
 
 No published Pulumi provider covers Fabric workspaces and items, so each resource here is a
 `pulumi.dynamic.Resource` whose provider calls the Fabric REST API through `altaviz.fabric`.
@@ -39,7 +40,7 @@ from pulumi.dynamic import (
 
 from altaviz.deploy import environment_lifecycle, workspace_lifecycle
 from altaviz.deploy import fabric_lifecycle as lifecycle
-from altaviz.deploy.fabric_lifecycle import DEFAULT_API_URL, data_pipeline_inputs, notebook_inputs
+from altaviz.deploy.fabric_lifecycle import DEFAULT_API_URL, data_pipeline_inputs, notebook_inputs, spark_job_inputs
 from altaviz.deploy.pulumi_wire import from_engine
 
 
@@ -102,6 +103,12 @@ class DataPipelineProvider(_FabricProvider):
     """Creates/adopts a data pipeline and updates its definition when the content hash changes."""
 
     handler = lifecycle.DataPipelineHandler
+
+
+class SparkJobDefinitionProvider(_FabricProvider):
+    """Creates/adopts a Spark Job Definition and updates its definition when the content hash changes."""
+
+    handler = lifecycle.SparkJobDefinitionHandler
 
 
 class ScheduleProvider(_FabricProvider):
@@ -296,6 +303,46 @@ class FabricDataPipeline(Resource, module="altaviz-fabric", name="DataPipeline")
             **_outputs("pipeline_id", "adopted"),
         }
         super().__init__(DataPipelineProvider(), resource_name, props, opts)
+
+
+@dataclass
+class SparkJobDefinitionArgs:
+    """A Spark Job Definition deployed from a repo `<name>.SparkJobDefinition` folder (V2 format).
+
+    `environment_id` and `lakehouse_id` are bound as its Environment and default lakehouse; `arguments`
+    (`{"environment": "prod", ...}`) are appended to its command line as `--name value`.
+    """
+
+    workspace_id: Input[str]
+    folder: str | Path
+    environment_id: Input[str] | None = None
+    lakehouse_id: Input[str] | None = None
+    arguments: Mapping[str, Input[str]] = field(default_factory=dict)
+    api_url: Input[str] = DEFAULT_API_URL
+    display_name: Input[str] | None = None
+    description: Input[str] | None = None
+
+
+class FabricSparkJobDefinition(Resource, module="altaviz-fabric", name="SparkJobDefinition"):
+    """A Spark Job Definition; outputs `spark_job_definition_id` and `content_hash` (of its definition)."""
+
+    spark_job_definition_id: Output[str]
+    content_hash: Output[str]
+
+    def __init__(self, resource_name: str, args: SparkJobDefinitionArgs, opts: ResourceOptions | None = None) -> None:
+        folder = str(args.folder)
+        arguments = Output.all(**dict(args.arguments)) if args.arguments else {}
+        built = Output.all(args.environment_id, args.lakehouse_id, arguments, args.display_name,
+                           args.description).apply(
+            lambda a: spark_job_inputs(folder, environment_id=a[0], lakehouse_id=a[1], arguments=a[2],
+                                       display_name=a[3], description=a[4]))
+        props = {
+            "workspace_id": args.workspace_id, "folder": folder, "environment_id": args.environment_id,
+            "lakehouse_id": args.lakehouse_id, "arguments": dict(args.arguments), "api_url": args.api_url,
+            "item_type": "SparkJobDefinition", **_split(built, _DEFINITION_KEYS),
+            **_outputs("spark_job_definition_id", "adopted"),
+        }
+        super().__init__(SparkJobDefinitionProvider(), resource_name, props, opts)
 
 
 @dataclass

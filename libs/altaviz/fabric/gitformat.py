@@ -1,4 +1,5 @@
-"""Read Fabric Git-format items: notebooks (`notebook-content.py`) and data pipelines (`pipeline-content.json`).
+"""Read Fabric Git-format items: notebooks (`notebook-content.py`), data pipelines (`pipeline-content.json`) and
+Spark Job Definitions (`SparkJobDefinitionV1.json` + `Main/` + `Libs/`, the V2 format).
 
 Every error names the file (and line, where there is one) and the item, so a broken definition is caught before
 anything runs. The formats are the ones Fabric Git integration and fabric-cicd read and write.
@@ -25,11 +26,17 @@ CELL_MARKERS = {
 }
 PLATFORM_SCHEMA = "https://developer.microsoft.com/json-schemas/fabric/gitIntegration/platformProperties/2.0.0/schema.json"
 SCHEDULES_SCHEMA = "https://developer.microsoft.com/json-schemas/fabric/gitIntegration/schedules/1.0.0/schema.json"
-ITEM_SUFFIXES = {"Notebook": ".Notebook", "DataPipeline": ".DataPipeline"}
+ITEM_SUFFIXES = {"Notebook": ".Notebook", "DataPipeline": ".DataPipeline",
+                 "SparkJobDefinition": ".SparkJobDefinition"}
 NOTEBOOK_FILE = "notebook-content.py"
 PIPELINE_FILE = "pipeline-content.json"
 PLATFORM_FILE = ".platform"
 SCHEDULES_FILE = ".schedules"
+SPARK_JOB_FILE = "SparkJobDefinitionV1.json"  # the V2 format keeps the V1 file name ("for historical reasons")
+#: Every property of `SparkJobDefinitionV1.json`; Fabric answers 400 to any other.
+SPARK_JOB_KEYS = frozenset({"executableFile", "defaultLakehouseArtifactId", "mainClass", "additionalLakehouseIds",
+                            "retryPolicy", "commandLineArguments", "additionalLibraryUris", "language",
+                            "environmentArtifactId"})
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,27 @@ class PipelineItem:
     def parameters(self) -> dict[str, dict[str, Any]]:
         """Pipeline parameters: name -> {"type": ..., "defaultValue": ...}."""
         return dict(self.content.get("properties", {}).get("parameters", {}))
+
+
+@dataclass(frozen=True)
+class SparkJobItem:
+    """A Spark Job Definition folder: `.platform`, its settings and its inline `Main/` file and `Libs/` files."""
+
+    folder: Path
+    platform: Platform
+    settings: dict[str, Any]
+    main: Path
+    libs: tuple[Path, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The Spark Job Definition's display name."""
+        return self.platform.display_name
+
+    @property
+    def settings_path(self) -> Path:
+        """The `SparkJobDefinitionV1.json` file."""
+        return self.folder / SPARK_JOB_FILE
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -280,8 +308,50 @@ def read_pipeline(folder: Path) -> PipelineItem:
     return PipelineItem(folder, platform, content, schedules)
 
 
+def read_spark_job(folder: Path) -> SparkJobItem:
+    """Read one `<name>.SparkJobDefinition` folder: its settings must name an inline Python `Main/` file (V2)."""
+    folder = Path(folder)
+    platform = read_platform(folder, "SparkJobDefinition")
+    path = folder / SPARK_JOB_FILE
+    settings = _read_json(path, f"Spark job settings (Spark Job Definition {platform.display_name!r})")
+    if not isinstance(settings, dict):
+        raise PipelineError(f"{path}: expected a JSON object")
+    unknown = sorted(set(settings) - SPARK_JOB_KEYS)
+    if unknown:
+        raise PipelineError(f"{path}: unknown properties {', '.join(unknown)} (Fabric refuses them; known: "
+                            f"{', '.join(sorted(SPARK_JOB_KEYS))})")
+    executable = settings.get("executableFile")
+    mains = sorted(p for p in (folder / "Main").glob("*") if p.is_file())
+    if not isinstance(executable, str) or [p.name for p in mains] != [executable]:
+        raise PipelineError(f"{path}: executableFile must be the name of the one file in Main/ (got "
+                            f"{executable!r}, Main/ holds {[p.name for p in mains] or 'nothing'})")
+    if settings.get("language") != "Python" or not executable.endswith(".py"):
+        raise PipelineError(f"{path}: language must be 'Python' with a .py executableFile")
+    _check_retry_policy(settings.get("retryPolicy"), path)
+    libs = tuple(sorted(p for p in (folder / "Libs").glob("*") if p.is_file()))
+    if sorted(settings.get("additionalLibraryUris") or []) != [p.name for p in libs]:
+        raise PipelineError(f"{path}: additionalLibraryUris must name exactly the files in Libs/")
+    return SparkJobItem(folder, platform, settings, mains[0], libs)
+
+
+def _check_retry_policy(policy: Any, path: Path) -> None:
+    """None, or `{"policyType": "SimpleRetry", "policyProperties": {"retryCount": >=1 or -1,
+    "intervalBetweenRetriesInSeconds": 0..86400}}`."""
+    if policy is None:
+        return
+    props = policy.get("policyProperties") if isinstance(policy, dict) else None
+    count = props.get("retryCount") if isinstance(props, dict) else None
+    interval = props.get("intervalBetweenRetriesInSeconds", 0) if isinstance(props, dict) else None
+    if (not isinstance(policy, dict) or policy.get("policyType") != "SimpleRetry"
+            or not isinstance(count, int) or isinstance(count, bool) or not (count >= 1 or count == -1)
+            or not isinstance(interval, int) or isinstance(interval, bool) or not 0 <= interval <= 86400):
+        raise PipelineError(f"{path}: retryPolicy must be {{\"policyType\": \"SimpleRetry\", \"policyProperties\": "
+                            "{\"retryCount\": N >= 1 or -1 (unlimited), \"intervalBetweenRetriesInSeconds\": "
+                            f"0..86400}}}} (got {policy!r})")
+
+
 def find_items(root: Path, item_type: str) -> list[Path]:
-    """Item folders of one type (`Notebook` or `DataPipeline`) directly under `root`, sorted by name."""
+    """Item folders of one type (`Notebook`, `DataPipeline`, `SparkJobDefinition`) directly under `root`, sorted."""
     suffix = ITEM_SUFFIXES[item_type]
     root = Path(root)
     if not root.is_dir():

@@ -168,6 +168,12 @@ class DataPipelines(WorkspaceItems):
     item_type = "DataPipeline"
 
 
+class SparkJobDefinitions(WorkspaceItems):
+    """Spark Job Definitions (the continuous streaming job), deployed with their V2 definitions."""
+
+    item_type = "SparkJobDefinition"
+
+
 class Lakehouses(WorkspaceItems):
     """Lakehouses, created schema-enabled; their properties come from the lakehouse endpoint."""
 

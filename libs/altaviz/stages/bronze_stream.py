@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 QUERY = "telemetry_stream"
 AVAILABLE_NOW, CONTINUOUS = "available-now", "continuous"
 TRIGGERS = (AVAILABLE_NOW, CONTINUOUS)
+#: The pipeline's catch-up when a continuous job (the `sjd_bronze_stream` Spark Job Definition) reads the hub.
+OFF = "off"
 _PREVIEW_CHARS = 2_000
 _RESTARTS = 2
 
@@ -154,15 +156,20 @@ def run(ctx: RunContext, endpoint: KafkaEndpoint | None, *, trigger: str = AVAIL
     Args:
         ctx: the run context (Spark, lakehouse).
         endpoint: where to read; None (nothing configured) skips the stage with a message.
-        trigger: `available-now` or `continuous`.
+        trigger: `available-now`, `continuous`, or `off` (the pipeline's catch-up where a continuous Spark Job
+            Definition owns the checkpoint: skipped with a message).
         max_seconds: stop after this long (a continuous run; for available-now, a bound on the catch-up).
         interval: the continuous trigger's processing time.
         max_offsets_per_trigger: cap on events per micro-batch (default: no cap).
         query: the query's name and checkpoint folder.
     """
     started = time.perf_counter()
-    if trigger not in TRIGGERS:
-        raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)} (got {trigger!r})")
+    if trigger not in (*TRIGGERS, OFF):
+        raise ValueError(f"trigger must be one of {', '.join((*TRIGGERS, OFF))} (got {trigger!r})")
+    if trigger == OFF:
+        report = StreamReport(query, "the continuous streaming job reads Event Hubs: the catch-up steps aside",
+                              query=query, trigger=trigger, skipped="continuous job")
+        return StageResult("bronze_stream", 0, 0, round(time.perf_counter() - started, 3), report)
     if endpoint is None:
         report = StreamReport(query, "no Event Hubs endpoint configured: nothing to stream", query=query,
                               trigger=trigger, skipped="no endpoint")
