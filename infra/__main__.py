@@ -13,7 +13,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
 import pulumi
 from components.capacity import Capacity, CapacityArgs
 from components.eventhubs import EventHubs, EventHubsArgs
-from components.fabric import FabricArgs, FabricDeployment
+from components.fabric import FabricArgs, FabricDeployment, PrivateTarget
 from components.foundation import Foundation, FoundationArgs, name_of
 from components.keyvault import KeyVault, KeyVaultArgs
 from components.monitoring import Monitoring, MonitoringArgs
@@ -30,6 +30,15 @@ OPERATOR_SECRETS = ("teams_webhook_url", "client_id", "client_secret", "logs_url
 MAIN_PIPELINE = "pl_altaviz_hourly"
 #: The pipeline's Event Hubs catch-up per `fabric.streaming` mode: off where the continuous job owns the checkpoint.
 STREAM_TRIGGERS = {"catch-up": "available-now", "continuous": "off"}
+
+
+def vault_endpoint(config, vault_id) -> list[PrivateTarget]:
+    """A vault that refuses public traffic (prod) is reached by Fabric Spark through a managed private endpoint."""
+    vault = config.key_vault
+    if vault.network_default_action == "Allow" and vault.public_network_access == "Enabled":
+        return []
+    return [PrivateTarget(f"altaviz-{config.environment}-key-vault", vault_id, "vault",
+                          f"Altaviz {config.environment}: Fabric notebooks read their settings and secrets")]
 
 
 def main() -> None:
@@ -74,7 +83,8 @@ def main() -> None:
         pipeline_parameters={"environment": env, "key_vault_url": vault.vault_uri,
                              "stream_trigger": STREAM_TRIGGERS[config.fabric.streaming]},
         # The continuous streaming job reads the same vault; Key Vault URIs carry no spaces.
-        job_arguments={"environment": env, "key-vault-url": vault.vault_uri}))
+        job_arguments={"environment": env, "key-vault-url": vault.vault_uri},
+        private_targets=vault_endpoint(config, vault.vault_id)))
 
     pipeline_principals = {"workspace": fabric.workspace_identity_id}
     if config.identities.pipeline_service_principal_object_id:
@@ -123,6 +133,7 @@ def main() -> None:
         "pipeline_ids": fabric.pipeline_ids,
         "fabric_pipeline_id": fabric.pipeline_ids[MAIN_PIPELINE],
         "pipeline_schedule_ids": fabric.schedule_ids,
+        "fabric_private_endpoint_ids": fabric.private_endpoint_ids,
     }
     if capacity:
         exports.update(fabric_capacity_name=capacity.capacity_name,

@@ -26,6 +26,7 @@ from altaviz.deploy.fabric_resources import (
     SparkJobDefinitionArgs,
     WorkspaceArgs,
 )
+from altaviz.deploy.private_endpoint_resources import FabricManagedPrivateEndpoint, ManagedPrivateEndpointArgs
 from altaviz.deploy.wheel import BuiltWheel
 from altaviz.fabric.gitformat import find_items, read_notebook, read_pipeline, read_spark_job
 from altaviz.lakehouse.paths import LAKEHOUSES
@@ -33,6 +34,16 @@ from altaviz.lakehouse.paths import LAKEHOUSES
 ENVIRONMENT_ITEM = "altaviz_runtime"
 #: The default lakehouse of every Spark Job Definition (the streaming job's checkpoints live in its Files).
 JOB_LAKEHOUSE = "lh_bronze_raw"
+
+
+@dataclass(frozen=True)
+class PrivateTarget:
+    """An Azure resource the workspace's Spark reaches through a managed private endpoint, approved on it."""
+
+    name: str
+    resource_id: Input[str]
+    subresource: str
+    request_message: str
 
 
 @dataclass
@@ -44,6 +55,8 @@ class FabricArgs:
     allow only letters, digits and underscores. `pipeline_parameters` become the default values of those
     parameters in every pipeline (each must declare them): scheduled runs pass no parameters and use these.
     `job_arguments` are appended to every Spark Job Definition's command line as `--name value`.
+    `private_targets` get a managed private endpoint each, approved on the target and usable before the
+    schedules are created (a scheduled run must find them working).
     """
 
     workspace_name: str
@@ -58,6 +71,7 @@ class FabricArgs:
     lakehouses: Sequence[str] = LAKEHOUSES
     pipeline_parameters: Mapping[str, Input[str]] = field(default_factory=dict)
     job_arguments: Mapping[str, Input[str]] = field(default_factory=dict)
+    private_targets: Sequence[PrivateTarget] = ()
 
 
 class FabricDeployment(ComponentResource):
@@ -73,6 +87,7 @@ class FabricDeployment(ComponentResource):
     spark_job_definition_ids: dict[str, Output[str]]
     pipeline_ids: dict[str, Output[str]]
     schedule_ids: dict[str, Output[str]]
+    private_endpoint_ids: dict[str, Output[str]]
 
     def __init__(self, name: str, args: FabricArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("altaviz:fabric:FabricDeployment", name, None, opts)
@@ -106,6 +121,11 @@ class FabricDeployment(ComponentResource):
                     lakehouse_id=lakehouses[JOB_LAKEHOUSE].lakehouse_id, arguments=dict(args.job_arguments),
                     display_name=args.item_name(platform.display_name)), child)
 
+        endpoints = {target.name: FabricManagedPrivateEndpoint(f"{name}-mpe-{target.name}", ManagedPrivateEndpointArgs(
+            workspace_id=workspace_id, name=target.name, target_resource_id=target.resource_id,
+            target_subresource_type=target.subresource, request_message=target.request_message), child)
+            for target in args.private_targets}
+
         pipelines: dict[str, FabricDataPipeline] = {}
         schedules: dict[str, FabricSchedule] = {}
         for folder in find_items(args.pipelines_root, "DataPipeline"):
@@ -120,7 +140,8 @@ class FabricDeployment(ComponentResource):
                     workspace_id=workspace_id, item_id=pipeline.pipeline_id,
                     job_type=entry.get("jobType", "Execute"), configuration=entry["configuration"],
                     # Paused on personal stacks (and wherever the stack says so); a repo entry may pause itself too.
-                    enabled=args.schedule_enabled and bool(entry.get("enabled", True))), child)
+                    enabled=args.schedule_enabled and bool(entry.get("enabled", True))),
+                    ResourceOptions(parent=self, depends_on=list(endpoints.values())))
 
         self.workspace_id = workspace_id
         self.workspace_identity_id = workspace.identity_service_principal_id
@@ -132,10 +153,11 @@ class FabricDeployment(ComponentResource):
         self.spark_job_definition_ids = {n: r.spark_job_definition_id for n, r in jobs.items()}
         self.pipeline_ids = {n: r.pipeline_id for n, r in pipelines.items()}
         self.schedule_ids = {n: r.schedule_id for n, r in schedules.items()}
+        self.private_endpoint_ids = {n: r.managed_private_endpoint_id for n, r in endpoints.items()}
         self.register_outputs({
             "workspace_id": self.workspace_id, "workspace_identity_id": self.workspace_identity_id,
             "lakehouse_ids": self.lakehouse_ids, "sql_endpoint_ids": self.sql_endpoint_ids,
             "environment_id": self.environment_id, "published_version": self.published_version,
             "notebook_ids": self.notebook_ids, "spark_job_definition_ids": self.spark_job_definition_ids,
-            "pipeline_ids": self.pipeline_ids, "schedule_ids": self.schedule_ids,
+            "pipeline_ids": self.pipeline_ids, "schedule_ids": self.schedule_ids, "private_endpoint_ids": self.private_endpoint_ids,
         })

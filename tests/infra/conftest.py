@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from fabric_stack import copy_checkout
 from fake_fabric import TOKEN, FakeFabric, FakeFabricServer
+from fake_private_endpoints import ARM_TOKEN
 from provider_protocol import Engine, ProviderServer
 
-from altaviz.fabric.credentials import TOKEN_ENV
+from altaviz.fabric.credentials import ARM_TOKEN_ENV, TOKEN_ENV
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +30,7 @@ def fake_fabric(fake_fabric_server, monkeypatch) -> Iterator[FakeFabric]:
     The test fails if anything sent to the fake, or answered by it, departed from the Fabric REST API specs.
     """
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(ARM_TOKEN_ENV, ARM_TOKEN)
     fake = fake_fabric_server.fresh()
     yield fake
     assert fake.spec_violations == [], "requests or answers outside the Fabric REST API specs"
@@ -37,7 +39,7 @@ def fake_fabric(fake_fabric_server, monkeypatch) -> Iterator[FakeFabric]:
 @pytest.fixture(scope="session")
 def provider_server() -> Iterator[ProviderServer]:
     """`python -m pulumi.dynamic`, as the engine runs it, for the session; it authenticates with the fake's token."""
-    server = ProviderServer({TOKEN_ENV: TOKEN})
+    server = ProviderServer({TOKEN_ENV: TOKEN, ARM_TOKEN_ENV: ARM_TOKEN})
     server.start()
     yield server
     server.stop()

@@ -25,6 +25,7 @@ from typing import Any
 
 from fabric_spec import FabricSpec, fabric_spec
 from fake_fabric_jobs import FabricError, JobEndpoints, Operation, json_answer, new_id, public
+from fake_private_endpoints import PrivateEndpoints
 from pytest_httpserver import HTTPServer
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -57,6 +58,8 @@ ROUTES = [
     (f"{_ENV}/staging/libraries/<name>", "staging_library", ["POST", "DELETE"]),
     (f"{_ENV}/libraries", "published_libraries", ["GET"]),
     (f"{_ENV}/staging/publish", "publish", ["POST"]),
+    ("/v1/workspaces/<ws>/managedPrivateEndpoints", "mpes", ["GET", "POST"]),
+    ("/v1/workspaces/<ws>/managedPrivateEndpoints/<mpe>", "mpe", ["GET", "DELETE"]),
     ("/v1/operations/<op>", "operation", ["GET"]),
     ("/v1/operations/<op>/result", "operation_result", ["GET"]),
 ]
@@ -79,13 +82,18 @@ class Call:
 
 
 @dataclass
-class FakeFabric(JobEndpoints):
+class FakeFabric(JobEndpoints, PrivateEndpoints):
     """The fake's state and knobs; `handle` is the werkzeug handler answering every request."""
 
     page_size: int = 2
     lro_polls: int = 2
     prefer_lro: bool = True  # create/getDefinition/updateDefinition/provisionIdentity answer 202 (else 200/201)
     publish_never_finishes: bool = False
+    mpe_polls: int = 2
+    arm_polls: int = 1
+    connection_lag: int = 1
+    arm_forbidden: bool = False
+    connection_status: str = "Pending"
     base_url: str = ""
     calls: list[Call] = field(default_factory=list)
     capacities: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -99,6 +107,8 @@ class FakeFabric(JobEndpoints):
     publish_states: dict[str, str] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mpes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    target_connections: dict[str, dict[str, Any]] = field(default_factory=dict)
     spec: FabricSpec = field(default_factory=fabric_spec, repr=False)
     spec_violations: list[str] = field(default_factory=list)
     _throttles: list[list[Any]] = field(default_factory=list)
@@ -107,6 +117,11 @@ class FakeFabric(JobEndpoints):
         self._routes = Map([Rule(path, endpoint=name, methods=methods) for path, name, methods in ROUTES]).bind("")
 
     # ----- what tests look at and set up
+    @property
+    def arm_url(self) -> str:
+        """Where the fake's Azure Resource Manager answers (the server root)."""
+        return self.base_url.removesuffix("/v1")
+
     @property
     def writes(self) -> list[Call]:
         """Every POST/PUT/PATCH/DELETE received (throttled attempts included)."""
@@ -148,6 +163,10 @@ class FakeFabric(JobEndpoints):
     def handle(self, request: Request) -> Response:
         call = Call(request.method, request.path, dict(request.args), _body(request))
         self.calls.append(call)
+        if request.path.startswith("/subscriptions/"):  # Azure Resource Manager, beside Fabric on one server
+            response = self.handle_arm(request, call)
+            call.status = response.status_code
+            return response
         try:
             response = self._dispatch(request, call)
         except FabricError as exc:

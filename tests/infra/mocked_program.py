@@ -68,6 +68,7 @@ _FABRIC_OUTPUTS = {
     "DataPipeline": ("pipeline_id",),
     "SparkJobDefinition": ("spark_job_definition_id",),
     "Schedule": ("schedule_id",),
+    "ManagedPrivateEndpoint": ("managed_private_endpoint_id",),
 }
 
 

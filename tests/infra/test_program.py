@@ -420,6 +420,24 @@ def test_the_streaming_job_runs_the_wheel_on_bronze_with_the_stack_vault_and_ret
 
 
 @pytest.mark.parametrize("stack", ALL_STACKS)
+def test_a_vault_closed_to_the_internet_gets_an_approved_managed_private_endpoint_from_the_workspace(stacks, stack):
+    """Prod's vault denies public traffic: the workspace gets a managed private endpoint to it (sub-resource
+    `vault`), approved on the vault by the same deployment; open vaults (staging, dev) get none."""
+    rec = stacks[stack]
+    endpoints = rec.fabric("ManagedPrivateEndpoint")
+    if EXPECTED[stack]["kv_default"] == "Allow":
+        assert endpoints == [] and rec.outputs["fabric_private_endpoint_ids"] == {}
+        return
+    (mpe,) = endpoints
+    inputs = mpe["inputs"]
+    assert inputs["workspace_id"] == rec.outputs["fabric_workspace_id"]
+    assert inputs["target_resource_id"] == rec.one(VAULT)["id"]
+    assert (inputs["target_subresource_type"], inputs["approve"]) == ("vault", True)
+    assert inputs["name"] == f"altaviz-{stack}-key-vault" and len(inputs["request_message"]) <= 140
+    assert rec.outputs["fabric_private_endpoint_ids"] == {inputs["name"]: mpe["id"]}
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_workspace_roles_come_from_the_stack(stacks, stack):
     """The workspace role assignments are exactly the stack's `fabric.workspace_roles`."""
     config = load_stack_config(stack, config_values_for(stack))

@@ -1,5 +1,5 @@
 """Pulumi dynamic resources for Fabric: workspace, lakehouse, environment, notebook, data pipeline, Spark Job
-Definition, schedule.
+Definition, schedule (workspace managed private endpoints: `private_endpoint_resources`).
 
 No published Pulumi provider covers Fabric workspaces and items, so each resource here is a
 `pulumi.dynamic.Resource` whose provider calls the Fabric REST API through `altaviz.fabric`.

@@ -42,6 +42,9 @@ class FabricHttpError(FabricApiError):
 class FabricClient:
     """Calls the Fabric REST API with a fresh bearer token per request, bounded retries, LRO polling and paging."""
 
+    #: The service named in errors and log lines (`ArmClient` reuses the retries for Azure Resource Manager).
+    service: str = "Fabric"
+
     def __init__(self, token_provider: Callable[[], str], *, base_url: str = DEFAULT_BASE_URL,
                  session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, max_wait_seconds: float = 600, max_attempts: int = 6,
@@ -122,17 +125,17 @@ class FabricClient:
                 # A read timeout may mean the service acted on the call: only GET is safe to send again.
                 if not (isinstance(exc, requests.ConnectionError) or (
                         isinstance(exc, requests.Timeout) and method == "GET")):
-                    raise FabricApiError(f"Fabric {method} {shown} failed: {_problem(exc)}") from exc
+                    raise FabricApiError(f"{self.service} {method} {shown} failed: {_problem(exc)}") from exc
                 raise
             if not response.ok and not is_retryable(response.status_code):
-                raise _http_error(method, shown, response)
+                raise _http_error(method, shown, response, service=self.service)
             return response
 
         def out_of_time(state: RetryCallState) -> bool:  # checked before waiting: never sleep past the budget
             return self.clock() - started + wait_seconds(state) > self.max_wait_seconds
 
         def log_retry(state: RetryCallState) -> None:
-            log.warning("Fabric %s %s: %s; retrying in %.0fs (attempt %d of %d)", method, shown,
+            log.warning("%s %s %s: %s; retrying in %.0fs (attempt %d of %d)", self.service, method, shown,
                         _last_problem(state), state.next_action.sleep if state.next_action else 0,
                         state.attempt_number + 1, self.max_attempts)
 
@@ -141,8 +144,8 @@ class FabricClient:
             tried = f"after {attempts} attempt{'s' if attempts > 1 else ''} in {self.clock() - started:.0f}s"
             response = last_response(state)
             if response is None:
-                raise FabricApiError(f"Fabric {method} {shown} failed {tried}: {_last_problem(state)}")
-            raise _http_error(method, shown, response, suffix=f"; gave up {tried}")
+                raise FabricApiError(f"{self.service} {method} {shown} failed {tried}: {_last_problem(state)}")
+            raise _http_error(method, shown, response, suffix=f"; gave up {tried}", service=self.service)
 
         return retrying(sleep=self.sleep, stop=stop_after_attempt(self.max_attempts) | out_of_time,
                         give_up=give_up, failed=lambda response: not response.ok, before_sleep=log_retry)(send)
@@ -313,17 +316,21 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _error_fields(error: Any) -> tuple[str | None, str | None, str]:
-    """(errorCode, message, ' (details: ...)') from a Fabric ErrorResponse object."""
+    """(errorCode, message, ' (details: ...)') from a Fabric ErrorResponse (or an ARM `{"error": {code, message}}`)."""
     if not isinstance(error, dict):
         return None, None, ""
+    if isinstance(error.get("error"), dict) and "errorCode" not in error:
+        arm = error["error"]
+        return arm.get("code"), arm.get("message"), ""
     details = [d for d in error.get("moreDetails") or [] if isinstance(d, dict)]
     shown = [": ".join(_one_line(str(d[k])) for k in ("errorCode", "message") if d.get(k)) for d in details]
     shown = [s for s in shown if s]
     return error.get("errorCode"), error.get("message"), f"; details: {'; '.join(shown)}" if shown else ""
 
 
-def _http_error(method: str, shown: str, response: requests.Response, suffix: str = "") -> FabricHttpError:
-    """A FabricHttpError naming the call, status, Fabric error code and message, and the request id."""
+def _http_error(method: str, shown: str, response: requests.Response, suffix: str = "",
+                service: str = "Fabric") -> FabricHttpError:
+    """A FabricHttpError naming the service and call, status, error code and message, and the request id."""
     try:
         body = response.json()
     except ValueError:
@@ -333,7 +340,7 @@ def _http_error(method: str, shown: str, response: requests.Response, suffix: st
         message = _one_line(response.text) or response.reason or "no error body"
     request_id = (body.get("requestId") if isinstance(body, dict) else None) or response.headers.get(
         "requestId") or response.headers.get("x-ms-request-id")
-    text = (f"Fabric {method} {shown} failed: HTTP {response.status_code} {code or response.reason or ''}: "
+    text = (f"{service} {method} {shown} failed: HTTP {response.status_code} {code or response.reason or ''}: "
             f"{_one_line(message)}{details} (request id {request_id or 'unknown'}){suffix}")
     return FabricHttpError(text, status=response.status_code, error_code=code, request_id=request_id)
 

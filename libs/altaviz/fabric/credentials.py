@@ -1,4 +1,5 @@
-"""The Fabric access token for deployments: `ALTAVIZ_FABRIC_TOKEN` when set, else azure-identity's default chain.
+"""Access tokens for deployments: Fabric (`ALTAVIZ_FABRIC_TOKEN` when set) and Azure Resource Manager
+(`ALTAVIZ_ARM_TOKEN`), else azure-identity's default chain.
 
 Read at call time, never at import, and never passed as a resource input: Pulumi's dynamic providers call
 `fabric_token_provider()` inside their methods.
@@ -14,6 +15,8 @@ from collections.abc import Callable
 
 FABRIC_SCOPE = "https://api.fabric.microsoft.com/.default"
 TOKEN_ENV = "ALTAVIZ_FABRIC_TOKEN"
+ARM_SCOPE = "https://management.azure.com/.default"
+ARM_TOKEN_ENV = "ALTAVIZ_ARM_TOKEN"
 REFRESH_MARGIN_SECONDS = 300
 
 
@@ -29,6 +32,15 @@ def fabric_token_provider() -> Callable[[], str]:
     if fixed:
         return lambda: fixed
     return _credential_tokens(FABRIC_SCOPE)
+
+
+def arm_token_provider() -> Callable[[], str]:
+    """A callable returning an Azure Resource Manager token (approving private endpoint connections):
+    `ALTAVIZ_ARM_TOKEN` when set, else `DefaultAzureCredential` for `https://management.azure.com/.default`."""
+    fixed = os.environ.get(ARM_TOKEN_ENV)
+    if fixed:
+        return lambda: fixed
+    return _credential_tokens(ARM_SCOPE)
 
 
 @functools.cache
