@@ -89,3 +89,73 @@ def run_pipeline_command(
         reason = instance.failure_reason or {}
         message = reason.get("message") if isinstance(reason, dict) else str(reason)
         raise FabricApiError(f"pipeline run {instance.id} {instance.status}: {message or 'no reason given'}")
+
+
+STREAM_JOB = "sjd_bronze_stream"
+STREAM_JOBS_OUTPUT = "spark_job_definition_ids"
+STREAMING_OUTPUT = "fabric_streaming"
+
+
+def _stream_job(stack: str | None, workspace_id: str | None, job_id: str | None, *, starting: bool) -> tuple[str, str]:
+    """The workspace and Spark Job Definition ids, from the stack's outputs or the options."""
+    if stack:
+        outputs = stack_outputs(stack)
+        if starting and outputs.get(STREAMING_OUTPUT, "catch-up") != "continuous":
+            raise ConfigError(f"stack {stack} reads Event Hubs with the hourly pipeline's catch-up "
+                              f"(fabric.streaming: {outputs.get(STREAMING_OUTPUT, 'catch-up')}): a continuous job "
+                              "beside it would share its checkpoint; set fabric.streaming: continuous and run "
+                              "pulumi up first (the catch-up then steps aside)")
+        workspace_id = workspace_id or outputs.get(WORKSPACE_OUTPUT)
+        job_id = job_id or (outputs.get(STREAM_JOBS_OUTPUT) or {}).get(STREAM_JOB)
+    if not workspace_id or not job_id:
+        raise UsageError("give --stack, or both --workspace-id and --job-id")
+    return workspace_id, job_id
+
+
+StackOption = Annotated[str | None, typer.Option(help="Read the ids from this Pulumi stack's outputs.",
+                                                 show_default=False)]
+WorkspaceOption = Annotated[str | None, typer.Option(help="Fabric workspace id.", show_default=False)]
+JobOption = Annotated[str | None, typer.Option(help=f"The {STREAM_JOB} Spark Job Definition id.", show_default=False)]
+ApiOption = Annotated[str, typer.Option(help="Fabric REST API root.")]
+
+
+@fabric_app.command("start-stream")
+def start_stream_command(stack: StackOption = None, workspace_id: WorkspaceOption = None, job_id: JobOption = None,
+                         api_url: ApiOption = FABRIC_API_URL) -> None:
+    """Start the continuous streaming job (sjd_bronze_stream) unless a run of it is already going.
+
+    Its retry policy restarts it after failures; a policy lives at most 90 days, after which start it again.
+    """
+    from altaviz.fabric.client import FabricClient
+    from altaviz.fabric.credentials import fabric_token_provider
+    from altaviz.fabric.jobs import Jobs
+
+    workspace_id, job_id = _stream_job(stack, workspace_id, job_id, starting=True)
+    with FabricClient(fabric_token_provider(), base_url=api_url) as client:
+        jobs = Jobs(client, workspace_id)
+        running = [i for i in jobs.instances(job_id) if not i.finished]
+        if running:
+            out.print(f"{STREAM_JOB} is already running: instance {running[0].id} ({running[0].status})",
+                      highlight=False)
+            return
+        instance_id = jobs.run(job_id, "sparkjob")
+    out.print(f"{STREAM_JOB} started: instance {instance_id}", highlight=False)
+
+
+@fabric_app.command("stop-stream")
+def stop_stream_command(stack: StackOption = None, workspace_id: WorkspaceOption = None, job_id: JobOption = None,
+                        api_url: ApiOption = FABRIC_API_URL) -> None:
+    """Cancel every running instance of the continuous streaming job (its checkpoint keeps its place)."""
+    from altaviz.fabric.client import FabricClient
+    from altaviz.fabric.credentials import fabric_token_provider
+    from altaviz.fabric.jobs import Jobs
+
+    workspace_id, job_id = _stream_job(stack, workspace_id, job_id, starting=False)
+    with FabricClient(fabric_token_provider(), base_url=api_url) as client:
+        jobs = Jobs(client, workspace_id)
+        running = [i for i in jobs.instances(job_id) if not i.finished]
+        for instance in running:
+            jobs.cancel(job_id, instance.id)
+            out.print(f"{STREAM_JOB}: cancelling instance {instance.id} ({instance.status})", highlight=False)
+    if not running:
+        out.print(f"{STREAM_JOB} is not running", highlight=False)

@@ -103,8 +103,23 @@ class JobEndpoints:
         if found is None or found["itemId"] != item:
             raise FabricError(404, "EntityNotFound", f"job instance {job} not found")
         found["_polls"] += 1
-        found["status"] = ("NotStarted", "InProgress", "Completed")[min(found["_polls"] - 1, 2)]
+        if found["status"] != "Cancelled":
+            found["status"] = ("NotStarted", "InProgress", "Completed")[min(found["_polls"] - 1, 2)]
         return json_answer(public(found))
+
+    def _job_instances_get(self, request: Request, ws: str, item: str) -> Response:
+        self._item(ws, item)
+        return self._page(request, [public(j) for j in self.jobs.values() if j["itemId"] == item])
+
+    def _cancel_job_post(self, request: Request, ws: str, item: str, job: str) -> Response:
+        found = self.jobs.get(job)
+        if found is None or found["itemId"] != item:
+            raise FabricError(404, "EntityNotFound", f"job instance {job} not found")
+        if found["status"] in ("Completed", "Failed", "Cancelled", "Deduped"):
+            raise FabricError(400, "JobAlreadyCompleted", f"job instance {job} has already completed")
+        found["status"], found["_polls"] = "Cancelled", 10**6
+        return Response(status=202, headers={"Location": f"{self.base_url}/workspaces/{ws}/items/{item}/jobs/"
+                                                          f"instances/{job}", "Retry-After": "0"})
 
     # ----- environments
     def _environment_get(self, request: Request, ws: str, item: str) -> Response:

@@ -32,3 +32,31 @@ def test_an_unknown_pipeline_is_one_error_line_with_the_fabric_error(fake_fabric
                  "00000000-0000-4000-8000-0000000000aa", "--api-url", fake_fabric.base_url])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "404" in err[0]
+
+
+def test_start_stream_starts_the_spark_job_once_and_stop_stream_cancels_it(fake_fabric, capsys):
+    """start-stream runs the job (jobType sparkjob); again while it runs: nothing new; stop-stream cancels it."""
+    ws = fake_fabric.add_workspace("altaviz-prod")
+    job = fake_fabric.add_item(ws, "SparkJobDefinition", "sjd_bronze_stream")
+    ids = ["--workspace-id", ws, "--job-id", job, "--api-url", fake_fabric.base_url]
+
+    assert main(["fabric", "start-stream", *ids]) == 0
+    (instance,) = fake_fabric.jobs.values()
+    assert instance["jobType"] == "sparkjob" and "started: instance" in capsys.readouterr().out
+    assert main(["fabric", "start-stream", *ids]) == 0
+    assert len(fake_fabric.jobs) == 1 and "already running" in capsys.readouterr().out
+
+    assert main(["fabric", "stop-stream", *ids]) == 0
+    assert instance["status"] == "Cancelled" and "cancelling instance" in capsys.readouterr().out
+    assert main(["fabric", "stop-stream", *ids]) == 0
+    assert "is not running" in capsys.readouterr().out
+
+
+def test_start_stream_refuses_a_stack_that_streams_by_catch_up(monkeypatch, capsys):
+    """Two readers would share the checkpoint: a catch-up stack is told what to change (a config error, exit 2)."""
+    monkeypatch.setattr("altaviz.fabric_command.stack_outputs", lambda stack: {
+        "fabric_streaming": "catch-up", "fabric_workspace_id": "w", "spark_job_definition_ids": {
+            "sjd_bronze_stream": "j"}})
+    assert main(["fabric", "start-stream", "--stack", "staging"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "set fabric.streaming: continuous and run pulumi up first" in line

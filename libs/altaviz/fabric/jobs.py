@@ -105,6 +105,16 @@ class Jobs:
                                  f"Location (got {location!r})")
         return instance_id
 
+    def instances(self, item_id: str) -> list[JobInstance]:
+        """Every recorded run of the item's jobs (all pages), as the API lists them."""
+        return [JobInstance.from_api(body) for body in
+                self.client.list_paged(f"workspaces/{self.workspace_id}/items/{item_id}/jobs/instances")]
+
+    def cancel(self, item_id: str, job_instance_id: str) -> None:
+        """Ask Fabric to cancel a run (it answers 202 and cancels asynchronously)."""
+        self.client.request("POST", f"workspaces/{self.workspace_id}/items/{item_id}/jobs/instances/"
+                                    f"{job_instance_id}/cancel")
+
     def instance(self, item_id: str, job_instance_id: str) -> JobInstance:
         """The current state of one job run."""
         body = self.client.get(f"workspaces/{self.workspace_id}/items/{item_id}/jobs/instances/{job_instance_id}")
