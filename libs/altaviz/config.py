@@ -172,6 +172,12 @@ class BronzeSettings:
     landing_dir: str = "landing/telemetry"
     rejected_dir: str = "rejected/telemetry"
     reread_landed_files: bool = False
+    #: The longest a Bronze writer takes from stamping `ingested_at` to committing (a file ingest, a stream
+    #: micro-batch retried on a conflict); Silver looks back this far for batches it has not taken yet.
+    late_commit_minutes: int = 120
+
+    def __post_init__(self) -> None:
+        _require_positive(self, "bronze", ("late_commit_minutes",))
 
 
 @dataclass(frozen=True)

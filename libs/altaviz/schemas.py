@@ -189,6 +189,9 @@ def silver_runs_schema() -> StructType:
         StructField("balanced", BooleanType(), False),
         StructField("quality_passed", BooleanType(), False),
         StructField("finished_at", TimestampType(), False),
+        # The Bronze batches (`batch_id`s, a JSON array as text: a string every reader of the table reads) the run took:
+        # how the next runs tell a late-committed batch from one already taken.
+        StructField("batches", StringType(), True),
     ])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from altaviz.lakehouse.paths import LocalLakehousePaths
 from altaviz.runtime.context import RunContext
 from altaviz.schemas import SENSOR_COLUMNS
 from altaviz.stages import bronze, silver
+from altaviz.stages.silver_window import TRAILING_RUNS, Runs, previous_runs
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 AS_OF = T0 + timedelta(hours=6)
@@ -190,7 +192,7 @@ def test_the_run_log_summary_gives_watermarks_and_the_latest_non_empty_runs_newe
     from altaviz.runtime.frames import small_frame
     from altaviz.schemas import silver_runs_schema
 
-    assert silver._previous_runs(ctx) == silver._Runs()
+    assert previous_runs(ctx) == Runs()
     rows = []
     for k in range(12):  # finished out of order; every third run found no Bronze rows
         at = T0 + timedelta(hours=(k * 5) % 12)
@@ -201,10 +203,36 @@ def test_the_run_log_summary_gives_watermarks_and_the_latest_non_empty_runs_newe
                      "clean_rows": 0 if empty else 1000 + (k * 5) % 12, "rejected_rows": 0, "duplicate_rows": 0,
                      "balanced": True, "quality_passed": True, "finished_at": at})
     ctx.lakehouse.write(tables.SILVER_RUNS, small_frame(ctx.spark, rows, silver_runs_schema()))
-    got = silver._previous_runs(ctx)
+    got = previous_runs(ctx)
     non_empty = sorted((r for r in rows if r["raw_rows"] > 0), key=lambda r: r["finished_at"], reverse=True)
     assert got.count == 12
     assert got.watermark == max(r["window_end"] for r in non_empty)
     assert got.event_high == max(r["max_event_time"] for r in non_empty)
-    assert got.trailing_clean == tuple(r["clean_rows"] for r in non_empty[:silver.TRAILING_RUNS])
+    assert got.trailing_clean == tuple(r["clean_rows"] for r in non_empty[:TRAILING_RUNS])
     assert len(got.trailing_clean) == 7
+
+
+def test_a_batch_committed_after_a_later_stamped_one_is_taken_by_the_next_run_once(ctx, tmp_path):
+    """Two Bronze writers at once (a stream micro-batch beside a file ingest): a batch stamped before one a Silver
+    run already took, but committed after that run, is taken by the next run, once; the run after takes nothing.
+    Each run records the Bronze batches it took."""
+    first = [_reading(u, s) for u in UNITS for s in range(24)]
+    late = [_reading(u, s) for u in UNITS for s in range(24, STEPS)]
+    stamp = T0 + timedelta(hours=5)
+    ctx.clock = lambda: stamp
+    bronze.run(ctx, sources=[str(_write_csv(tmp_path / "one" / "later_stamped.csv", first))])
+    ctx.clock = lambda: stamp + timedelta(minutes=1)
+    took = silver.run(ctx, as_of=AS_OF)
+    ctx.clock = lambda: stamp - timedelta(minutes=3)  # stamped before the batch Silver took, committed after it
+    bronze.run(ctx, sources=[str(_write_csv(tmp_path / "two" / "earlier_stamped.csv", late))])
+    ctx.clock = lambda: stamp + timedelta(minutes=10)
+
+    late_run = silver.run(ctx, as_of=AS_OF)
+
+    assert took.details["clean_rows"] == len(first)
+    assert (late_run.details["raw_rows"], late_run.details["clean_rows"]) == (len(late), len(late))
+    assert silver.run(ctx, as_of=AS_OF).details["raw_rows"] == 0
+    assert _clean(ctx).count() == len(first) + len(late)
+    runs = ctx.lakehouse.read(tables.SILVER_RUNS).orderBy("finished_at").collect()
+    batches = [json.loads(r.batches) for r in runs]
+    assert [len(b) for b in batches] == [1, 1] and batches[0] != batches[1]

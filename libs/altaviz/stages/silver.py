@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from altaviz.schemas import (
     telemetry_rejected_schema,
 )
 from altaviz.stages import StageResult, record_run
+from altaviz.stages.silver_window import Runs, bronze_window, previous_runs
 from altaviz.tables import (
     DIM_COMPRESSOR,
     DIM_STATION,
@@ -51,46 +53,6 @@ def refresh_dimensions(ctx: RunContext) -> DataFrame | None:
     return ctx.lakehouse.read(DIM_COMPRESSOR) if ctx.lakehouse.exists(DIM_COMPRESSOR) else None
 
 
-#: How many earlier runs with Bronze rows the clean-volume quality check compares with.
-TRAILING_RUNS = 7
-
-
-@dataclasses.dataclass(frozen=True)
-class _Runs:
-    """What Silver needs of its earlier runs: how many, the watermark, the newest reading time seen and the
-    clean counts of the latest runs that had Bronze rows (newest first)."""
-
-    count: int = 0
-    watermark: datetime | None = None
-    event_high: datetime | None = None
-    trailing_clean: tuple[int, ...] = ()
-
-
-def _previous_runs(ctx: RunContext) -> _Runs:
-    """One aggregate over `silver_runs` (a row per run ever): the same cost after a year of hourly runs."""
-    from pyspark.sql import functions as F
-
-    if not ctx.lakehouse.exists(SILVER_RUNS):
-        return _Runs()
-    # Runs with Bronze rows as (finished_at, clean_rows), newest first (structs sort by their first field).
-    recent = F.sort_array(F.collect_list(F.when(F.col("raw_rows") > 0, F.struct(
-        F.col("finished_at").alias("at"), F.col("clean_rows").alias("n")))), asc=False)
-    row = (ctx.lakehouse.read(SILVER_RUNS)
-           .agg(F.count(F.lit(1)).alias("runs"), F.max("window_end").alias("w"), F.max("max_event_time").alias("e"),
-                F.slice(recent, 1, TRAILING_RUNS).alias("recent"))
-           .collect()[0])
-    return _Runs(row.runs, as_utc(row.w) if row.w else None, as_utc(row.e) if row.e else None,
-                 tuple(r.n for r in row.recent))
-
-
-def _window(ctx: RunContext, watermark: datetime | None) -> DataFrame:
-    """Bronze rows that arrived after the watermark, from one snapshot of `telemetry_raw`."""
-    from pyspark.sql import functions as F
-
-    raw = ctx.lakehouse.read(TELEMETRY_RAW, version=ctx.lakehouse.version(TELEMETRY_RAW))
-    if watermark is None:
-        return raw
-    return raw.where((F.col("ingestion_date") >= F.lit(watermark.date())) & (F.col("ingested_at") > F.lit(watermark)))
 
 
 def _clean_near(ctx: RunContext, start: datetime, end: datetime, ranges: DataFrame | None = None
@@ -293,7 +255,7 @@ def _window_units(ctx: RunContext, window: DataFrame, dims: DataFrame | None) ->
     return (window.join(F.broadcast(fleet), "compressor_id", "left")
             .groupBy(F.when(F.col("_fleet"), F.col("compressor_id")).alias("compressor_id"))
             .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
-                 F.max("ingested_at").alias("arrived")).collect())
+                 F.max("ingested_at").alias("arrived"), F.collect_set("batch_id").alias("batches")).collect())
 
 
 def _stored_by(ctx: RunContext, run_id: str, dates: list[Any]) -> DataFrame:
@@ -311,7 +273,7 @@ def _in_service(dims: DataFrame | None, as_of: datetime) -> int:
     return 0 if dims is None else dims.where(F.col("install_date") <= F.lit(as_of.date())).count()
 
 
-def _open_window(ctx: RunContext) -> tuple[_Runs, DataFrame | None, DataFrame, list[Any]]:
+def _open_window(ctx: RunContext) -> tuple[Runs, DataFrame | None, DataFrame, list[Any]]:
     """The earlier runs, the (refreshed) compressors, the Bronze window after the watermark and its units.
 
     Units: one row per fleet unit, and one for every unknown id together (those never have clean readings to
@@ -319,9 +281,9 @@ def _open_window(ctx: RunContext) -> tuple[_Runs, DataFrame | None, DataFrame, l
     """
     # The reference data is refreshed beside the read of the run records (neither needs the other).
     refreshed = beside(functools.partial(refresh_dimensions, ctx), parallel=ctx.lakehouse.backend.side_by_side)
-    previous = _previous_runs(ctx)
+    previous = previous_runs(ctx)
     dims = refreshed()
-    window = _window(ctx, previous.watermark)
+    window = bronze_window(ctx, previous)
     return previous, dims, window, _window_units(ctx, window, dims)
 
 
@@ -373,6 +335,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     record_run(ctx, SILVER_RUNS, small_frame(ctx.spark, [{
         "run_id": run_id, "as_of": as_of, "window_start": watermark,
         "window_end": max((as_utc(u.arrived) for u in units if u.arrived is not None), default=None),
+        "batches": json.dumps(sorted({b for u in units for b in (u.batches or ()) if b})),
         "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows,
         "clean_rows": clean_rows, "rejected_rows": rejected_rows, "duplicate_rows": duplicate_rows,
         "balanced": balanced, "quality_passed": not blocked, "finished_at": ctx.clock().astimezone(UTC)}],
