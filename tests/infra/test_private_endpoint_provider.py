@@ -92,10 +92,14 @@ def test_a_rejected_connection_fails_with_what_to_do(fake_fabric, engine):
 
 
 def test_an_endpoint_that_never_finishes_provisioning_fails_after_the_wait(fake_fabric, engine):
+    """The wait is bounded: an endpoint stuck in Provisioning fails the deployment, saying a re-run waits on."""
     fake_fabric.mpe_polls = 10**6
     ws = fake_fabric.add_workspace("ws")
-    with pytest.raises(ProviderError, match=r"Fabric reporting it Succeeded and Approved did not happen within 0s"):
-        engine.up("mpe", ManagedPrivateEndpointProvider(), mpe_inputs(fake_fabric, ws, wait_minutes=0.001))
+    with pytest.raises(ProviderError, match=r"'altaviz-prod-key-vault': provisioning did not happen within 0s; "
+                                            r"run the deployment again to go on waiting"):
+        engine.up("mpe", ManagedPrivateEndpointProvider(), mpe_inputs(fake_fabric, ws, approve=False,
+                                                                      wait_minutes=0.001))
+    assert fake_fabric.mpes  # the request stands: the next `pulumi up` adopts it and waits again
 
 
 def test_without_approval_no_arm_call_is_made_and_the_connection_stays_pending(fake_fabric, engine):

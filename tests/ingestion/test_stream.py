@@ -190,7 +190,7 @@ def test_the_spark_job_main_file_streams_continuously_and_fails_loudly_without_a
     root = tmp_path / "job"
     report = _send(kafka_broker, kafka_topic, root, units=3, malformed=False)
     env = {**os.environ, **kafka_broker.environment(kafka_topic), "ALTAVIZ_DRIVER_MEMORY": "1g"}
-    done = subprocess.run([sys.executable, str(main), "--trigger", "continuous", "--max-seconds", "45",
+    done = subprocess.run([sys.executable, str(main), "--trigger", "continuous", "--max-seconds", "90",
                            "--lakehouse-root", str(root)], capture_output=True, text=True, env=env, timeout=300,
                           check=False)
     assert done.returncode == 0, done.stderr[-3000:]
