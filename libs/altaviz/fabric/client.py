@@ -150,9 +150,15 @@ class FabricClient:
         return retrying(sleep=self.sleep, stop=stop_after_attempt(self.max_attempts) | out_of_time,
                         give_up=give_up, failed=lambda response: not response.ok, before_sleep=log_retry)(send)
 
-    def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
-        """GET `path` and return its parsed JSON body, or None if the body is empty."""
-        return _json_body(self.request("GET", path, params=params), "GET", path)
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None, missing_ok: bool = False) -> Any:
+        """GET `path` and return its parsed JSON body, or None if the body is empty (or, with `missing_ok`, if the
+        resource does not exist: HTTP 404)."""
+        try:
+            return _json_body(self.request("GET", path, params=params), "GET", path)
+        except FabricHttpError as exc:
+            if missing_ok and exc.status == 404:
+                return None
+            raise
 
     def post(self, path: str, json: Any = None, *, params: Mapping[str, Any] | None = None) -> Any:
         """POST `json` to `path` and return the parsed JSON body, or None if empty (a 202 is not followed)."""

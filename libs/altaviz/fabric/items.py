@@ -86,12 +86,8 @@ class WorkspaceItems:
 
     def get(self, item_id: str) -> ItemRef | None:
         """The item with this id, or None if it does not exist (HTTP 404)."""
-        try:
-            return ItemRef.from_api(self.client.get(self.item_path(item_id)))
-        except FabricHttpError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found = self.client.get(self.item_path(item_id), missing_ok=True)
+        return ItemRef.from_api(found) if found is not None else None
 
     def create(self, display_name: str, *, description: str = "", definition: dict[str, Any] | None = None,
                creation_payload: dict[str, Any] | None = None) -> ItemRef:

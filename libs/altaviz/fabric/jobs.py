@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from altaviz.errors import FabricApiError
-from altaviz.fabric.client import FabricClient, FabricHttpError
+from altaviz.fabric.client import FabricClient
 
 JOB_RUNNING = frozenset({"NotStarted", "InProgress"})
 
@@ -65,12 +65,8 @@ class Schedules:
 
     def get(self, schedule_id: str) -> Schedule | None:
         """One schedule, or None if it does not exist (HTTP 404)."""
-        try:
-            return Schedule.from_api(self.client.get(f"{self.path}/{schedule_id}"))
-        except FabricHttpError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found = self.client.get(f"{self.path}/{schedule_id}", missing_ok=True)
+        return Schedule.from_api(found) if found is not None else None
 
     def create(self, *, enabled: bool, configuration: dict[str, Any]) -> Schedule:
         """Create a schedule."""

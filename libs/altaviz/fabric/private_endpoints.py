@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from altaviz.errors import FabricApiError
-from altaviz.fabric.client import FabricClient, FabricHttpError
+from altaviz.fabric.client import FabricClient
 
 ARM_URL = "https://management.azure.com"
 KEY_VAULT_API_VERSION = "2024-11-01"
@@ -69,12 +69,8 @@ class ManagedPrivateEndpoints:
         return [ManagedPrivateEndpoint.from_api(b) for b in self.client.list_paged(self.path)]
 
     def get(self, endpoint_id: str) -> ManagedPrivateEndpoint | None:
-        try:
-            return ManagedPrivateEndpoint.from_api(self.client.get(f"{self.path}/{endpoint_id}"))
-        except FabricHttpError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found = self.client.get(f"{self.path}/{endpoint_id}", missing_ok=True)
+        return ManagedPrivateEndpoint.from_api(found) if found is not None else None
 
     def create(self, name: str, target_resource_id: str, subresource: str,
                request_message: str) -> tuple[ManagedPrivateEndpoint, bool]:

@@ -101,12 +101,8 @@ class Workspaces:
 
     def get(self, workspace_id: str) -> WorkspaceRef | None:
         """The workspace with its capacity and identity, or None if it does not exist (HTTP 404)."""
-        try:
-            return WorkspaceRef.from_api(self.client.get(f"workspaces/{workspace_id}"))
-        except FabricHttpError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found = self.client.get(f"workspaces/{workspace_id}", missing_ok=True)
+        return WorkspaceRef.from_api(found) if found is not None else None
 
     def create(self, display_name: str, *, description: str = "", capacity_id: str | None = None) -> WorkspaceRef:
         """Create the workspace, or adopt the one already called `display_name` (then `adopted` is True)."""
