@@ -255,7 +255,12 @@ def _window_units(ctx: RunContext, window: DataFrame, dims: DataFrame | None) ->
     return (window.join(F.broadcast(fleet), "compressor_id", "left")
             .groupBy(F.when(F.col("_fleet"), F.col("compressor_id")).alias("compressor_id"))
             .agg(F.count(F.lit(1)).alias("n"), F.min("timestamp").alias("lo"), F.max("timestamp").alias("hi"),
-                 F.max("ingested_at").alias("arrived"), F.collect_set("batch_id").alias("batches")).collect())
+                 F.max("ingested_at").alias("arrived")).collect())
+
+
+def _batches(window: DataFrame) -> list[str]:
+    """The Bronze batches in the window (a few per hour: one per file ingest or stream micro-batch)."""
+    return sorted(r.batch_id for r in window.select("batch_id").distinct().collect() if r.batch_id)
 
 
 def _stored_by(ctx: RunContext, run_id: str, dates: list[Any]) -> DataFrame:
@@ -335,7 +340,7 @@ def run(ctx: RunContext, *, as_of: datetime | None = None) -> StageResult:
     record_run(ctx, SILVER_RUNS, small_frame(ctx.spark, [{
         "run_id": run_id, "as_of": as_of, "window_start": watermark,
         "window_end": max((as_utc(u.arrived) for u in units if u.arrived is not None), default=None),
-        "batches": json.dumps(sorted({b for u in units for b in (u.batches or ()) if b})),
+        "batches": json.dumps(_batches(window)),
         "max_event_time": max(known_times) if known_times else None, "raw_rows": raw_rows,
         "clean_rows": clean_rows, "rejected_rows": rejected_rows, "duplicate_rows": duplicate_rows,
         "balanced": balanced, "quality_passed": not blocked, "finished_at": ctx.clock().astimezone(UTC)}],
